@@ -1,0 +1,138 @@
+"""boto3 session and clients: region/profile/endpoint, retry configuration, API-call counting,
+"not emulated" detection, and the one tenacity policy for eventual consistency."""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+
+import boto3
+from botocore.config import Config
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
+
+from provisioner.errors import NotEmulated
+
+DEFAULT_MAX_ATTEMPTS = 8   # botocore "standard" retry mode: throttling and transient 5xx, jittered backoff
+READ_PREFIXES = ("Describe", "Get", "List", "Head", "Scan", "Query", "BatchGet", "Lookup", "Search")
+
+
+class CallCounter:
+    """Counts every API call attempt by service and operation (thread-safe)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.calls: collections.Counter = collections.Counter()
+
+    def record(self, service: str, operation: str) -> None:
+        with self._lock:
+            self.calls[(service, operation)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def writes(self) -> int:
+        return sum(n for (_, op), n in self.calls.items() if not is_read(op))
+
+    def summary(self) -> dict:
+        return {
+            "total": self.total,
+            "writes": self.writes,
+            "by_operation": {f"{s}:{op}": n for (s, op), n in sorted(self.calls.items())},
+        }
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(READ_PREFIXES)
+
+
+class Aws:
+    """Shared, thread-safe clients for one run."""
+
+    def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
+                 credentials: dict | None = None, max_pool_connections: int = 20):
+        self.region = region
+        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self.counter = CallCounter()
+        self._session = boto3.session.Session(profile_name=profile, region_name=region, **(credentials or {}))
+        max_attempts = int(os.environ.get("PROVISIONER_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=10, read_timeout=60, max_pool_connections=max_pool_connections,
+            user_agent_extra="provisioner")
+        self._clients: dict = {}
+        self._lock = threading.Lock()
+        self._account_id: str | None = None
+
+    @property
+    def emulated(self) -> bool:
+        """True when talking to a custom endpoint (an emulator), where missing APIs answer with HTML pages."""
+        return self.endpoint_url is not None
+
+    def client(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                client = self._session.client(service, endpoint_url=self.endpoint_url, config=self._config)
+                client.meta.events.register("before-call", self._count)
+                if self.emulated:
+                    client.meta.events.register_first("needs-retry", _raise_not_emulated)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def _count(self, model, **kwargs):
+        self.counter.record(model.service_model.service_name, model.name)
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+    @property
+    def partition(self) -> str:
+        return self._session.get_partition_for_region(self.region) if self.region else "aws"
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
+
+
+def _raise_not_emulated(response=None, operation=None, **kwargs):
+    """An emulator answers an API it lacks with an HTML 404/500/501 page: never retry that."""
+    if not response or response[0] is None:
+        return None
+    http = response[0]
+    if http.status_code in (404, 500, 501) and "text/html" in http.headers.get("content-type", ""):
+        raise NotEmulated(operation.name if operation is not None else "operation")
+    return None
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (or of any exception carrying such a response)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code", "")
+    return ""
+
+
+def is_not_found(exc: Exception, *codes: str) -> bool:
+    return error_code(exc) in codes
+
+
+def eventually(codes: tuple, timeout: float = 90, message_contains: str | None = None, on_wait=None):
+    """Retry a call on eventual-consistency errors (not throttling: botocore handles that).
+
+    Bounded by timeout seconds, jittered exponential waits from 0.5 s up to 8 s.
+    """
+    def transient(exc: BaseException) -> bool:
+        if error_code(exc) not in codes:
+            return False
+        return message_contains is None or message_contains in str(exc)
+
+    def before_sleep(state):
+        if on_wait:
+            on_wait(f"waiting for {error_code(state.outcome.exception())} to clear "
+                    f"(attempt {state.attempt_number})")
+
+    return retry(retry=retry_if_exception(transient), stop=stop_after_delay(timeout),
+                 wait=wait_random_exponential(multiplier=0.5, max=8), reraise=True, before_sleep=before_sleep)

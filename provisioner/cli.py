@@ -1,0 +1,414 @@
+"""Command line: parse options, call the engine, choose exit codes. No AWS code here."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+import traceback
+
+import click
+
+from provisioner import __version__
+from provisioner.errors import ExitCode, ProvisionerError, SpecError
+from provisioner.factory import Factory, Settings
+from provisioner.render import Style, calls_text, plan_json, plan_text
+
+PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}
+ING = {"create": "creating", "update": "updating", "replace": "replacing", "delete": "deleting"}
+
+
+class Failed(ProvisionerError):
+    """A command that already printed its problems and only needs its exit code."""
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.ensure_object(Settings)
+
+
+def common_options(command):
+    """Options accepted before or after the command name (the command's value wins)."""
+    options = [
+        click.option("--region", help="AWS region (default: the spec's region, then AWS_REGION)."),
+        click.option("--profile", help="AWS named profile for real AWS."),
+        click.option("--endpoint-url", help="Send every call to this endpoint (or set AWS_ENDPOINT_URL)."),
+        click.option("--local", "use_local", is_flag=True, default=None,
+                     help="Use the embedded AWS emulator (a moto server on 127.0.0.1, started if needed)."),
+        click.option("-v", "--verbose", is_flag=True, default=None, help="Show tracebacks and more detail."),
+        click.option("--no-color", is_flag=True, default=None, help="No ANSI colours."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+
+    @functools.wraps(command)
+    def wrapper(*args, region, profile, endpoint_url, use_local, verbose, no_color, **kwargs):
+        settings = _settings(click.get_current_context())
+        for name, value in (("region", region), ("profile", profile), ("endpoint_url", endpoint_url),
+                            ("local", use_local), ("verbose", verbose)):
+            if value is not None:
+                setattr(settings, name, value)
+        if no_color:
+            settings.color = False
+        _stderr_color["enabled"] = settings.color
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="provisioner")
+@common_options
+def cli():
+    """Make AWS match one YAML spec of a serverless environment; show drift field by field;
+    tear environments down by their ownership tags.
+
+    \b
+    Exit codes: 0 success (diff: in sync), 1 error (invalid spec, AWS error, refused),
+    2 diff: changes pending, 130 interrupted.
+    """
+
+
+def _factory() -> Factory:
+    return Factory(_settings(click.get_current_context()))
+
+
+def _style() -> Style:
+    settings = _settings(click.get_current_context())
+    return Style(settings.color and sys.stdout.isatty())
+
+
+_stderr_color = {"enabled": True}
+
+
+def _err(message: str, fg: str | None = None) -> None:
+    """Progress and diagnostics on stderr; callable from worker threads (no click context needed)."""
+    colored = fg and _stderr_color["enabled"] and sys.stderr.isatty()
+    click.echo(click.style(message, fg=fg) if colored else message, err=True)
+
+
+def _print_warnings(spec) -> None:
+    for warning in spec.warnings:
+        _err(str(warning), "yellow")
+
+
+environment_option = click.option(
+    "--environment", "-e", envvar="PROVISIONER_ENVIRONMENT",
+    help="Override the spec's environment (names and ownership carry it): one spec, many copies.")
+output_option = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+                             show_default=True, help="Output format.")
+spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
+
+
+@cli.command()
+@spec_argument
+@environment_option
+@common_options
+def validate(spec, environment):
+    """Check SPEC against the schema and the semantic rules. Makes no AWS call."""
+    loaded = _factory().load_spec(spec, environment)
+    _print_warnings(loaded)
+    click.echo(f"{spec}: valid ({len(loaded.nodes)} resources, project {loaded.project}, "
+               f"environment {loaded.environment})")
+
+
+def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False):
+    spec = factory.load_spec(spec_path, environment)
+    _print_warnings(spec)
+    ctx = factory.context(spec.project, spec.environment, spec, allow_data_loss=allow_data_loss,
+                          parallelism=parallelism)
+    ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
+    plan = factory.planner(ctx).plan(spec)
+    return spec, ctx, plan
+
+
+@cli.command(name="diff")
+@spec_argument
+@environment_option
+@output_option
+@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
+              help="Resources read at once.")
+@click.option("--stats", is_flag=True, help="Print API calls by operation.")
+@common_options
+def diff_command(spec, environment, output, parallelism, stats):
+    """Show how AWS differs from SPEC, field by field (alias: plan).
+
+    Exit 0 when AWS matches the spec, 2 when changes are pending, 1 on error.
+    """
+    factory = _factory()
+    _, ctx, plan = _plan(factory, spec, environment, output, parallelism)
+    if output == "json":
+        click.echo(json.dumps({**plan_json(plan), "api_calls": ctx.aws.counter.summary()}, indent=2))
+    else:
+        click.echo(plan_text(plan, _style()))
+        if stats:
+            click.echo(calls_text(ctx.aws.counter.summary()))
+    sys.exit(ExitCode.CHANGES if plan.has_changes else ExitCode.OK)
+
+
+cli.add_command(diff_command, name="plan")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ProvisionerError(f"{question} needs confirmation: run from a terminal or pass --yes")
+    if not click.confirm(question, default=False):
+        raise Failed("cancelled; nothing was changed")
+
+
+def _run(factory, ctx, changes, output):
+    started = time.monotonic()
+
+    def on_event(event, change, outcome=None, message=None):
+        if event == "interrupt":
+            _err(message, "yellow")
+        elif event == "start":
+            _err(f"  {ING[change.action]} {change.address} ...")
+        elif event == "done":
+            _err(f"  {PAST[change.action]} {change.address} ({outcome.seconds:.1f}s)", "green")
+        elif event == "failed":
+            _err(f"  FAILED {change.address}: {outcome.error}", "red")
+        elif event == "skipped":
+            _err(f"  skipped {change.address}: {outcome.error}", "yellow")
+
+    outcomes = factory.executor(ctx, on_event).run(changes)
+    return outcomes, time.monotonic() - started
+
+
+def _summary(outcomes, seconds, ctx, verb: str) -> dict:
+    done = [o for o in outcomes if o.status == "done"]
+    counts = {PAST[a]: sum(1 for o in done if o.change.action == a) for a in PAST}
+    failed = [o for o in outcomes if o.status == "failed"]
+    return {
+        "result": "interrupted" if any(o.status == "not_started" for o in outcomes) else
+                  "failed" if failed or any(o.status == "skipped" for o in outcomes) else "ok",
+        **counts,
+        "failed": [{"address": o.change.address, "error": o.error} for o in failed],
+        "skipped": [{"address": o.change.address, "reason": o.error} for o in outcomes if o.status == "skipped"],
+        "not_started": [o.change.address for o in outcomes if o.status == "not_started"],
+        "seconds": round(seconds, 2),
+        "api_calls": ctx.aws.counter.summary(),
+        "warnings": list(ctx.warnings),
+    }
+
+
+def _report(summary: dict, output: str, verb: str, stats: bool) -> None:
+    if output == "json":
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        calls = summary["api_calls"]
+        counts = ", ".join(f"{summary[k]} {k}" for k in PAST.values() if summary[k]) or "no changes"
+        click.echo(f"{verb} {summary['result']}: {counts} in {summary['seconds']:.1f}s, "
+                   f"{calls['total']} API calls ({calls['writes']} writes)")
+        for warning in summary["warnings"]:
+            _err(f"warning: {warning}", "yellow")
+        if stats:
+            click.echo(calls_text(calls))
+    for failure in summary["failed"]:
+        _err(failure["error"], "red")
+    if summary["not_started"]:
+        _err(f"not started: {', '.join(summary['not_started'])}", "yellow")
+        raise Failed("interrupted", ) from None
+    if summary["result"] != "ok":
+        raise Failed(f"{verb} failed")
+
+
+@cli.command()
+@spec_argument
+@environment_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
+              help="Independent resources changed at once.")
+@click.option("--allow-data-loss", is_flag=True,
+              help="Allow pruning or replacing tables and queues that hold data.")
+@click.option("--stats", is_flag=True, help="Print API calls by operation.")
+@output_option
+@common_options
+def apply(spec, environment, yes, parallelism, allow_data_loss, stats, output):
+    """Create, update and prune resources so that AWS matches SPEC.
+
+    Prints the plan, asks for confirmation (unless --yes), then applies it in dependency
+    order with independent resources in parallel. A second apply makes no write call.
+    """
+    factory = _factory()
+    _, ctx, plan = _plan(factory, spec, environment, output, parallelism, allow_data_loss)
+    if output == "text" or plan.has_changes:
+        _err(plan_text(plan, _style())) if output == "json" else click.echo(plan_text(plan, _style()))
+    if plan.blocked:
+        raise ProvisionerError("refusing to apply: " + "; ".join(f"{c.address}: {c.blocked}" for c in plan.blocked))
+    if plan.has_changes:
+        _confirm(f"Apply {len(plan.pending)} changes to {plan.project}/{plan.environment}?", yes)
+        outcomes, seconds = _run(factory, ctx, plan.changes, output)
+    else:
+        outcomes, seconds = [], 0.0
+    _report(_summary(outcomes, seconds, ctx, "apply"), output, "apply", stats)
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--project", "-p", help="Project to destroy (when no SPEC is given).")
+@environment_option
+@click.option("--dry-run", is_flag=True, help="List what would be deleted and stop.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
+              help="Resources deleted at once.")
+@output_option
+@common_options
+def destroy(spec, project, environment, dry_run, yes, parallelism, output):
+    """Delete everything the environment owns, found by its ownership tags.
+
+    Give SPEC, or --project and --environment. Deletes in reverse dependency order, never touches
+    a resource without this project's and environment's tags, and checks that nothing owned is left.
+    """
+    factory = _factory()
+    loaded = None
+    if spec:
+        loaded = factory.load_spec(spec, environment)
+        project, environment = loaded.project, loaded.environment
+    elif not (project and environment):
+        raise click.UsageError("give a SPEC, or both --project and --environment")
+    ctx = factory.context(project, environment, loaded, parallelism=parallelism)
+    ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
+    planner = factory.planner(ctx)
+    plan = planner.plan_destroy()
+    text = plan_text(plan, _style(), title="Destroy")
+    if output == "json" and dry_run:
+        click.echo(json.dumps(plan_json(plan), indent=2))
+        return
+    _err(text) if output == "json" else click.echo(text)
+    if dry_run or not plan.has_changes:
+        if not plan.has_changes:
+            click.echo("Nothing to destroy.") if output == "text" else click.echo(json.dumps(
+                _summary([], 0.0, ctx, "destroy"), indent=2))
+        return
+    _confirm(f"Destroy {len(plan.pending)} resources of {project}/{environment}?", yes)
+    outcomes, seconds = _run(factory, ctx, plan.changes, output)
+    summary = _summary(outcomes, seconds, ctx, "destroy")
+    ctx.forget_discovery()
+    left = [r.address or r.arn for r in planner.discover()]
+    summary["left"] = left
+    if left and summary["result"] == "ok":
+        summary["result"] = "failed"
+        summary["failed"].append({"address": ", ".join(left), "error": f"still present after destroy: {left}"})
+    _report(summary, output, "destroy", False)
+
+
+@cli.command()
+@spec_argument
+@environment_option
+@common_options
+def outputs(spec, environment):
+    """Print physical names, ARNs and URLs of SPEC's resources as JSON (null: not created)."""
+    factory = _factory()
+    loaded = factory.load_spec(spec, environment)
+    ctx = factory.context(loaded.project, loaded.environment, loaded)
+    found = factory.planner(ctx).read_all(list(loaded.nodes.values()))
+    result = {}
+    for address, observed in found.items():
+        result[address] = None if observed is None else {
+            k: v for k, v in observed.outputs.items() if not k.startswith("_")}
+    click.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
+@cli.command()
+def schema():
+    """Print the JSON Schema of the spec format."""
+    from provisioner.spec.schema import load_schema
+    click.echo(json.dumps(load_schema(), indent=2))
+
+
+@cli.command()
+@spec_argument
+@environment_option
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
+def graph(spec, environment, fmt):
+    """Print the dependency graph of SPEC as Graphviz DOT or Mermaid."""
+    from provisioner.graph import to_dot, to_mermaid
+    loaded = _factory().load_spec(spec, environment)
+    click.echo(to_dot(loaded) if fmt == "dot" else to_mermaid(loaded), nl=False)
+
+
+@cli.group(name="local")
+def local_group():
+    """Manage the embedded AWS emulator used by --local."""
+
+
+@local_group.command(name="status")
+def local_status():
+    """Show whether the emulator runs, and where."""
+    from provisioner import local
+    running = local.status()
+    if running:
+        click.echo(f"running: {running['endpoint_url']} (pid {running['pid']})")
+    else:
+        click.echo("not running")
+        sys.exit(ExitCode.ERROR)
+
+
+@local_group.command(name="start")
+def local_start():
+    """Start the emulator (commands with --local start it on demand too)."""
+    from provisioner import local
+    click.echo(f"running: {local.ensure_running()}")
+
+
+@local_group.command(name="stop")
+def local_stop():
+    """Stop the emulator; its state is lost."""
+    from provisioner import local
+    click.echo("stopped" if local.stop() else "not running")
+
+
+def main(argv=None) -> None:
+    """Entry point: run the CLI and map every failure to one line and a named exit code."""
+    import botocore.exceptions  # only for mapping errors to messages; no AWS calls here
+
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="provisioner", standalone_mode=False)
+    except SpecError as exc:
+        for diagnostic in exc.diagnostics + exc.warnings:
+            click.echo(str(diagnostic), err=True)
+        click.echo(f"{len(exc.diagnostics)} error(s); nothing was sent to AWS.", err=True)
+        sys.exit(ExitCode.ERROR)
+    except Failed as exc:
+        if str(exc) and str(exc) != "interrupted":
+            click.echo(f"Error: {exc}", err=True)
+        sys.exit(ExitCode.INTERRUPTED if str(exc) == "interrupted" else ExitCode.ERROR)
+    except ProvisionerError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except botocore.exceptions.NoCredentialsError:
+        click.echo("Error: no AWS credentials found. Set AWS_PROFILE or credentials, or use --local "
+                   "for the embedded emulator.", err=True)
+        sys.exit(ExitCode.ERROR)
+    except botocore.exceptions.ClientError as exc:
+        if verbose:
+            traceback.print_exc()
+        error = exc.response.get("Error", {})
+        click.echo(f"Error: {exc.operation_name}: {error.get('Code')}: {error.get('Message')}", err=True)
+        sys.exit(ExitCode.ERROR)
+    except botocore.exceptions.BotoCoreError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(ExitCode.ERROR)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - last resort: one line unless -v
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", err=True)
+        sys.exit(ExitCode.ERROR)

@@ -1,0 +1,56 @@
+"""Builds what a command needs (session, clients, registry, context, planner, executor) from options."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from provisioner import local
+from provisioner.aws import Aws
+from provisioner.context import Context, Options, Owner
+from provisioner.executor import Executor
+from provisioner.plan import Planner
+from provisioner.reconcilers import default_registry
+from provisioner.spec.model import DEFAULT_REGION, load_spec
+
+
+@dataclass
+class Settings:
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    local: bool = False
+    verbose: bool = False
+    color: bool = True
+
+
+class Factory:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.registry = default_registry()
+
+    def load_spec(self, path: str, environment: str | None = None):
+        region = self.settings.region or None
+        return load_spec(path, self.registry, environment=environment, region=region)
+
+    def region_for(self, spec=None) -> str:
+        return (self.settings.region or (spec.region if spec else None) or os.environ.get("AWS_REGION")
+                or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
+
+    def aws(self, region: str, parallelism: int = 10) -> Aws:
+        endpoint, credentials = self.settings.endpoint_url, None
+        if self.settings.local:
+            endpoint, credentials = local.ensure_running(), dict(local.CREDENTIALS)
+        return Aws(region, profile=None if self.settings.local else self.settings.profile,
+                   endpoint_url=endpoint, credentials=credentials, max_pool_connections=max(10, parallelism * 2))
+
+    def context(self, project: str, environment: str, spec=None, region: str | None = None,
+                allow_data_loss: bool = False, parallelism: int = 10) -> Context:
+        aws = self.aws(region or self.region_for(spec), parallelism)
+        return Context(aws, Owner(project, environment), self.registry, spec=spec,
+                       options=Options(allow_data_loss=allow_data_loss, parallelism=max(1, parallelism)))
+
+    def planner(self, ctx) -> Planner:
+        return Planner(ctx)
+
+    def executor(self, ctx, on_event) -> Executor:
+        return Executor(ctx, on_event)

@@ -1,0 +1,229 @@
+"""The plan is data: typed changes with field-level diffs, computed by one generic diff."""
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+
+from provisioner.errors import AwsCallError, OwnershipConflict
+from provisioner.graph import topological_order
+from provisioner.reconcilers.base import NOT_RETURNED, Observed, OwnedResource
+from provisioner.spec.refs import UNKNOWN, contains_unknown
+
+CREATE, UPDATE, REPLACE, DELETE, NOOP = "create", "update", "replace", "delete", "noop"
+ABSENT = type("Absent", (), {"__repr__": lambda self: "(absent)"})()
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    path: str
+    before: Any
+    after: Any
+
+    @property
+    def field(self) -> str:
+        return self.path.split(".", 1)[0]
+
+
+def diff(desired: dict, actual: dict, ignore=(), _prefix: str = "", _top: bool = True) -> list[FieldDiff]:
+    """Field-level differences between two normalised dicts of the same shape.
+
+    At the top level only fields present in desired are managed; inside nested mappings (tags,
+    indexes, subscriptions) keys present only in actual are differences too. Lists are values:
+    normalisers put them in canonical order first. NOT_RETURNED in actual is never compared.
+    """
+    out: list[FieldDiff] = []
+    keys = list(desired) + ([] if _top else [k for k in actual if k not in desired])
+    for key in keys:
+        path = f"{_prefix}{key}"
+        if _top and key.startswith("_"):   # carried for the write calls, never compared
+            continue
+        if any(path == i or path.startswith(i + ".") for i in ignore):
+            continue
+        want = desired.get(key, ABSENT)
+        have = actual.get(key, ABSENT)
+        if have is NOT_RETURNED:
+            continue
+        if want is UNKNOWN or (isinstance(want, list) and contains_unknown(want)):
+            out.append(FieldDiff(path, have, UNKNOWN))
+        elif isinstance(want, dict) and isinstance(have, dict):
+            out.extend(diff(want, have, ignore, path + ".", _top=False))
+        elif want != have:
+            out.append(FieldDiff(path, have, want))
+    return out
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    address: str
+    kind: str
+    physical_name: str
+    diffs: tuple = ()
+    reason: str = ""
+    ignored: tuple = ()
+    node: Any = field(default=None, compare=False, repr=False)
+    desired: Any = field(default=None, compare=False, repr=False)       # with references, resolved late
+    actual: Observed | None = field(default=None, compare=False, repr=False)
+    owned: OwnedResource | None = field(default=None, compare=False, repr=False)
+    blocked: str = ""          # why this change may not run (e.g. data loss without the flag)
+
+
+@dataclass
+class Plan:
+    project: str
+    environment: str
+    region: str
+    changes: list
+    warnings: list = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.action != NOOP]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.pending)
+
+    def counts(self) -> dict:
+        counts = {CREATE: 0, UPDATE: 0, REPLACE: 0, DELETE: 0, NOOP: 0}
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+    @property
+    def blocked(self) -> list[Change]:
+        return [c for c in self.changes if c.blocked]
+
+
+def _flatten_create(desired: dict) -> tuple:
+    out = []
+    for key, value in desired.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, dict) and value and not contains_unknown(value):
+            out.extend(FieldDiff(f"{key}.{k}", ABSENT, v) for k, v in value.items())
+        else:
+            out.append(FieldDiff(key, ABSENT, value))
+    return tuple(out)
+
+
+class Planner:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.registry = ctx.registry
+
+    def discover(self) -> list[OwnedResource]:
+        found: list[OwnedResource] = []
+        with concurrent.futures.ThreadPoolExecutor(self.ctx.options.parallelism) as pool:
+            for owned in pool.map(lambda r: r.discover(self.ctx), self.registry.all()):
+                found.extend(owned)
+        return found
+
+    def read_all(self, nodes: list) -> dict:
+        def read(node):
+            try:
+                return node.address, self.registry[node.kind].read(node, self.ctx)
+            except botocore.exceptions.ClientError as exc:
+                error = exc.response.get("Error", {})
+                raise AwsCallError(node.address, "read", exc.operation_name, error.get("Code", "?"),
+                                   error.get("Message", str(exc))) from exc
+
+        with concurrent.futures.ThreadPoolExecutor(self.ctx.options.parallelism) as pool:
+            return dict(pool.map(read, nodes))
+
+    def plan(self, spec, prune: bool = True) -> Plan:
+        ctx = self.ctx
+        owned = self.discover() if prune else []
+        ctx.discovered = owned
+        order = topological_order(spec.nodes)
+        for address in order:
+            node = spec.nodes[address]
+            ctx.set_outputs(address, self.registry[node.kind].predicted_outputs(node, ctx))
+        observed = self.read_all([spec.nodes[a] for a in order])
+        conflicts = []
+        for address, found in observed.items():
+            if found is None:
+                continue
+            node = spec.nodes[address]
+            tag_address = found.tags.get("provisioner:resource")
+            if not ctx.owner.owns(found.tags) or tag_address != address:
+                conflicts.append(
+                    f"{address}: {node.kind[:-1].replace('_', ' ')} '{node.physical_name}' exists but is "
+                    f"{ctx.owner.describe(found.tags)}"
+                    + (f" as {tag_address}" if ctx.owner.owns(found.tags) else "")
+                    + "; refusing to adopt or change it (rename the resource with name: or remove the other one)")
+                continue
+            ctx.set_outputs(address, found.outputs)
+            for warning in found.warnings:
+                ctx.warn(f"{address}: {warning}")
+        if conflicts:
+            raise OwnershipConflict("\n".join(conflicts))
+
+        changes = []
+        for address in order:
+            node = spec.nodes[address]
+            reconciler = self.registry[node.kind]
+            desired = reconciler.desired(node, ctx)
+            resolved = reconciler.normalize(ctx.resolve(desired))
+            found = observed[address]
+            if found is None:
+                changes.append(Change(CREATE, address, node.kind, node.physical_name,
+                                      _flatten_create(resolved), node=node, desired=desired))
+                continue
+            ignore = tuple(node.ignore_changes) + tuple(reconciler.write_only)
+            diffs = tuple(diff(resolved, found.props, ignore))
+            if not diffs:
+                action = NOOP
+            elif any(d.field in reconciler.immutable for d in diffs):
+                action = REPLACE
+            else:
+                action = UPDATE
+            owned_self = OwnedResource(node.kind, address, found.outputs.get("id", node.physical_name),
+                                       found.outputs.get("arn", ""))
+            blocked = ""
+            if action == REPLACE and reconciler.data_bearing and not ctx.options.allow_data_loss \
+                    and reconciler.has_data(owned_self, ctx):
+                blocked = "replacing it deletes the data it holds; pass --allow-data-loss to allow"
+            changes.append(Change(
+                action, address, node.kind, node.physical_name, diffs,
+                reason="changes " + ", ".join(sorted({d.field for d in diffs if d.field in reconciler.immutable}))
+                       + " (cannot be changed in place)" if action == REPLACE else "",
+                ignored=tuple(node.ignore_changes), node=node, desired=desired, actual=found,
+                owned=owned_self, blocked=blocked))
+
+        if prune:
+            changes.extend(self._orphans(spec, owned))
+        return Plan(spec.project, spec.environment, ctx.region, changes, list(ctx.warnings))
+
+    def _orphans(self, spec, owned: list[OwnedResource]) -> list[Change]:
+        ctx = self.ctx
+        kept = {(a, ctx.outputs.get(a, {}).get("arn")) for a in spec.nodes}
+        orphans = []
+        for resource in owned:
+            if (resource.address, resource.arn) in kept:
+                continue
+            reason = ("not in the spec" if resource.address not in spec.nodes
+                      else "a leftover copy (the spec's resource is another one)")
+            orphans.append(self._delete_change(resource, reason, check_data=True))
+        return self._ordered_deletes(orphans)
+
+    def _delete_change(self, resource: OwnedResource, reason: str, check_data: bool) -> Change:
+        reconciler = self.registry[resource.kind]
+        blocked = ""
+        if check_data and reconciler.data_bearing and not self.ctx.options.allow_data_loss \
+                and reconciler.has_data(resource, self.ctx):
+            blocked = "it holds data; pass --allow-data-loss to delete it"
+        return Change(DELETE, resource.address or resource.arn, resource.kind, resource.physical_id,
+                      reason=reason, owned=resource, blocked=blocked)
+
+    def _ordered_deletes(self, changes: list[Change]) -> list[Change]:
+        return sorted(changes, key=lambda c: (-self.registry[c.kind].rank, c.address))
+
+    def plan_destroy(self) -> Plan:
+        owned = self.discover()
+        changes = [self._delete_change(r, "owned by this environment", check_data=False) for r in owned]
+        return Plan(self.ctx.owner.project, self.ctx.owner.environment, self.ctx.region,
+                    self._ordered_deletes(changes), list(self.ctx.warnings))

@@ -1,0 +1,201 @@
+"""KMS keys: found by alias alias/{physical name} (and, for a half-created key, by ownership tags)."""
+from __future__ import annotations
+
+from provisioner.aws import is_not_found
+from provisioner.errors import NotEmulated
+from provisioner.policy import canonical_policy, policy_json
+from provisioner.reconcilers.base import (
+    NOT_RETURNED, NameRule, Observed, OwnedResource, Reconciler, tag_changes, tags_from_list, tags_to_list,
+)
+
+WINDOW_TAG = "provisioner:deletion-window-days"
+MIN_WINDOW = 7
+
+
+class KmsKeys(Reconciler):
+    kind = "kms_keys"
+    service = "kms"
+    attributes = frozenset({"arn", "id", "alias", "alias_arn", "name"})
+    name_rule = NameRule(r"[A-Za-z0-9/_-]+", 1, 250, "a KMS alias name (after alias/)")
+    write_only = frozenset({"deletion_window_days", "allow_services"})
+    tagging_type = "kms:key"
+    rank = 10
+
+    def validate(self, node, spec):
+        if node.physical_name.startswith("aws/"):
+            return [(("name",), "alias names starting with aws/ are reserved by AWS", "error")]
+        return []
+
+    def predicted_outputs(self, node, ctx):
+        return {"name": node.physical_name, "alias": f"alias/{node.physical_name}",
+                "alias_arn": ctx.aws.arn("kms", f"alias/{node.physical_name}")}
+
+    # --- desired ---
+    def desired(self, node, ctx):
+        props = node.props
+        tags = {**ctx.tags_for(node), WINDOW_TAG: str(props["deletion_window_days"])}
+        policy = props.get("policy") or self.default_policy(node, ctx)
+        return {
+            "description": props["description"],
+            "key_state": "Enabled",
+            "rotation": props["rotation"],
+            "rotation_period_days": props["rotation_period_days"] if props["rotation"] else None,
+            "policy": None,
+            "alias": f"alias/{node.physical_name}",
+            "tags": tags,
+            "deletion_window_days": props["deletion_window_days"],
+            "_policy_document": policy,
+        }
+
+    def default_policy(self, node, ctx) -> dict:
+        """Account root (so IAM policies can grant use) plus the services that use the key here."""
+        account = ctx.account_id
+        statements = [{
+            "Sid": "AccountRootAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{ctx.aws.partition}:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }]
+        services = set(node.props.get("allow_services", []))
+        if ctx.spec is not None:
+            for user in ctx.spec.dependents(node.address):
+                services |= ctx.registry[user.kind].kms_service_principals(user, ctx.spec)
+        for service in sorted(services):
+            statements.append({
+                "Sid": "Allow" + "".join(p.capitalize() for p in service.split(".")[0].split("-")),
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            })
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    # --- read ---
+    def read(self, node, ctx):
+        client = ctx.client("kms")
+        alias = f"alias/{node.physical_name}"
+        try:
+            meta = client.describe_key(KeyId=alias)["KeyMetadata"]
+            has_alias = True
+        except Exception as exc:
+            if not is_not_found(exc, "NotFoundException"):
+                raise
+            meta = self._half_created(node, ctx)
+            has_alias = False
+            if meta is None:
+                return None
+        key_id = meta["KeyId"]
+        tags = tags_from_list(client.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+        rotation = client.get_key_rotation_status(KeyId=key_id)
+        policy = client.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+        enabled = rotation.get("KeyRotationEnabled", False)
+        warnings = []
+        if enabled and "RotationPeriodInDays" not in rotation:
+            period = NOT_RETURNED
+            warnings.append("rotation_period_days is not returned by this endpoint; it is set but not compared")
+        else:
+            period = rotation.get("RotationPeriodInDays") if enabled else None
+        props = {
+            "description": meta.get("Description", ""),
+            "key_state": meta["KeyState"],
+            "rotation": enabled,
+            "rotation_period_days": period,
+            "policy": canonical_policy(policy),
+            "alias": alias if has_alias else None,
+            "tags": tags,
+        }
+        outputs = {"arn": meta["Arn"], "id": key_id, "name": node.physical_name, "alias": alias,
+                   "alias_arn": ctx.aws.arn("kms", alias)}
+        return Observed(props, outputs, tags, warnings)
+
+    def _half_created(self, node, ctx):
+        """A key tagged as this resource but without its alias (an apply stopped after CreateKey)."""
+        for owned in getattr(ctx, "discovered", []):
+            if owned.kind == self.kind and owned.address == node.address:
+                meta = ctx.client("kms").describe_key(KeyId=owned.physical_id)["KeyMetadata"]
+                if meta["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
+                    return meta
+        return None
+
+    # --- write ---
+    def create(self, node, desired, ctx):
+        client = ctx.client("kms")
+        meta = client.create_key(
+            Description=desired["description"], KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+            Policy=policy_json(desired["_policy_document"]),
+            Tags=tags_to_list(desired["tags"], "TagKey", "TagValue"))["KeyMetadata"]
+        key_id = meta["KeyId"]
+        if desired["rotation"]:
+            self._enable_rotation(client, key_id, desired["rotation_period_days"], ctx)
+        client.create_alias(AliasName=desired["alias"], TargetKeyId=key_id)
+        return {"arn": meta["Arn"], "id": key_id}
+
+    def update(self, node, desired, actual, diffs, ctx):
+        client = ctx.client("kms")
+        key_id = actual.outputs["id"]
+        fields = {d.field for d in diffs}
+        if "key_state" in fields:
+            if actual.props["key_state"] == "PendingDeletion":
+                client.cancel_key_deletion(KeyId=key_id)
+            client.enable_key(KeyId=key_id)
+        if "description" in fields:
+            client.update_key_description(KeyId=key_id, Description=desired["description"])
+        if "policy" in fields:
+            client.put_key_policy(KeyId=key_id, PolicyName="default", Policy=policy_json(desired["_policy_document"]))
+        if fields & {"rotation", "rotation_period_days"}:
+            if desired["rotation"]:
+                self._enable_rotation(client, key_id, desired["rotation_period_days"], ctx)
+            else:
+                client.disable_key_rotation(KeyId=key_id)
+        if "alias" in fields:
+            client.create_alias(AliasName=desired["alias"], TargetKeyId=key_id)
+        if "tags" in fields:
+            to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
+            if to_remove:
+                client.untag_resource(KeyId=key_id, TagKeys=to_remove)
+            if to_set:
+                client.tag_resource(KeyId=key_id, Tags=tags_to_list(to_set, "TagKey", "TagValue"))
+        return {}
+
+    def _enable_rotation(self, client, key_id, period, ctx):
+        try:
+            client.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=period)
+        except NotEmulated:
+            ctx.warn("kms: RotationPeriodInDays not emulated by this endpoint")
+            client.enable_key_rotation(KeyId=key_id)
+
+    # --- delete / discover ---
+    def delete(self, resource: OwnedResource, ctx):
+        client = ctx.client("kms")
+        key_id = resource.physical_id
+        try:
+            meta = client.describe_key(KeyId=key_id)["KeyMetadata"]
+        except Exception as exc:
+            if is_not_found(exc, "NotFoundException"):
+                return
+            raise
+        if meta["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+            return
+        tags = tags_from_list(client.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+        for alias in client.list_aliases(KeyId=key_id).get("Aliases", []):
+            client.delete_alias(AliasName=alias["AliasName"])
+        window = max(MIN_WINDOW, int(tags.get(WINDOW_TAG, MIN_WINDOW)))
+        client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=window)
+
+    def discover(self, ctx):
+        """Keys tagged as ours, except those already scheduled for deletion (a destroyed key)."""
+        client = ctx.client("kms")
+        owned = []
+        for arn, tags in ctx.tagged_resources(self.tagging_type):
+            key_id = arn.rsplit("/", 1)[-1]
+            try:
+                state = client.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]
+            except Exception as exc:
+                if is_not_found(exc, "NotFoundException"):
+                    continue
+                raise
+            if state not in ("PendingDeletion", "PendingReplicaDeletion"):
+                owned.append(OwnedResource(self.kind, tags.get("provisioner:resource", ""), key_id, arn))
+        return owned

@@ -1,0 +1,228 @@
+"""SNS topics and their subscriptions (keyed by protocol:endpoint)."""
+from __future__ import annotations
+
+import json
+
+from provisioner.aws import is_not_found
+from provisioner.reconcilers.base import (
+    NameRule, Observed, OwnedResource, Reconciler, tag_changes, tags_from_list, tags_to_list,
+)
+from provisioner.spec.refs import Ref, Template
+
+NOT_FOUND = ("NotFound", "NotFoundException")
+RAW_PROTOCOLS = {"sqs", "http", "https", "firehose"}
+PENDING = ("PendingConfirmation", "pending confirmation")
+
+
+def _subscription_key(protocol: str, endpoint) -> str:
+    return f"{protocol}:{endpoint}"
+
+
+class SnsTopics(Reconciler):
+    kind = "sns_topics"
+    service = "sns"
+    attributes = frozenset({"arn", "name"})
+    name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 256, "an SNS topic name")
+    immutable = frozenset({"fifo"})
+    tagging_type = "sns"
+    rank = 30
+
+    def physical_name(self, node):
+        name = node.default_physical_name
+        if node.props.get("fifo") and not name.endswith(".fifo"):
+            name += ".fifo"
+        return name
+
+    def validate(self, node, spec):
+        props, out = node.props, []
+        if props["content_based_deduplication"] and not props["fifo"]:
+            out.append((("content_based_deduplication",), "content-based deduplication needs fifo: true", "error"))
+        seen = {}
+        for index, sub in enumerate(props["subscriptions"]):
+            protocol, endpoint = self._target(sub)
+            if sub.get("raw_message_delivery") and protocol not in RAW_PROTOCOLS:
+                out.append((("subscriptions", index, "raw_message_delivery"),
+                            f"raw message delivery is not available for {protocol} subscriptions", "error"))
+            queue_ref = sub.get("sqs_queue")
+            if isinstance(queue_ref, Ref) and queue_ref.address in spec.nodes:
+                if props["fifo"] and not spec.nodes[queue_ref.address].props["fifo"]:
+                    out.append((("subscriptions", index, "sqs_queue"),
+                                "a FIFO topic can only deliver to FIFO queues", "error"))
+            key = _subscription_key(protocol, endpoint)
+            if key in seen:
+                out.append((("subscriptions", index), f"same subscription as subscriptions[{seen[key]}]", "error"))
+            seen[key] = index
+        return out
+
+    def _target(self, sub):
+        if "sqs_queue" in sub:
+            return "sqs", sub["sqs_queue"]
+        if "email" in sub:
+            return "email", sub["email"]
+        return sub["protocol"], sub["endpoint"]
+
+    def predicted_outputs(self, node, ctx):
+        return {"name": node.physical_name, "arn": ctx.aws.arn("sns", node.physical_name)}
+
+    # --- desired ---
+    def desired(self, node, ctx):
+        props = node.props
+        subscriptions = []
+        for sub in props["subscriptions"]:
+            protocol, endpoint = self._target(sub)
+            subscriptions.append({
+                "protocol": protocol, "endpoint": endpoint,
+                "raw_message_delivery": sub["raw_message_delivery"] if protocol in RAW_PROTOCOLS else None,
+                "filter_policy": sub.get("filter_policy"),
+            })
+        return {
+            "fifo": props["fifo"],
+            "content_based_deduplication": props["content_based_deduplication"] if props["fifo"] else None,
+            "display_name": props["display_name"],
+            "kms_key": props.get("kms_key"),
+            "subscriptions": {},
+            "tags": ctx.tags_for(node),
+            "_subscriptions": subscriptions,
+        }
+
+    def normalize(self, desired):
+        subscriptions = {}
+        for sub in desired["_subscriptions"]:
+            endpoint = sub["endpoint"]
+            if isinstance(endpoint, (Ref, Template)):
+                endpoint = str(endpoint)
+            subscriptions[_subscription_key(sub["protocol"], endpoint)] = {
+                "raw_message_delivery": sub["raw_message_delivery"], "filter_policy": sub["filter_policy"]}
+        return {**desired, "subscriptions": subscriptions}
+
+    # --- read ---
+    def read(self, node, ctx):
+        client = ctx.client("sns")
+        arn = ctx.aws.arn("sns", node.physical_name)
+        try:
+            attrs = client.get_topic_attributes(TopicArn=arn)["Attributes"]
+        except Exception as exc:
+            if is_not_found(exc, *NOT_FOUND):
+                return None
+            raise
+        tags = tags_from_list(client.list_tags_for_resource(ResourceArn=arn).get("Tags"))
+        fifo = attrs.get("FifoTopic") == "true"
+        subscriptions = self._subscriptions(client, arn)
+        props = {
+            "fifo": fifo,
+            "content_based_deduplication": attrs.get("ContentBasedDeduplication") == "true" if fifo else None,
+            "display_name": attrs.get("DisplayName", ""),
+            "kms_key": attrs.get("KmsMasterKeyId") or None,
+            "subscriptions": {key: {k: v for k, v in sub.items() if k != "arn"}
+                              for key, sub in subscriptions.items()},
+            "tags": tags,
+        }
+        outputs = {"arn": arn, "name": node.physical_name, "id": arn,
+                   "_subscription_arns": {k: s["arn"] for k, s in subscriptions.items()}}
+        return Observed(props, outputs, tags)
+
+    def _subscriptions(self, client, topic_arn) -> dict:
+        found = {}
+        for page in client.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+            for sub in page.get("Subscriptions", []):
+                protocol, endpoint, sub_arn = sub["Protocol"], sub["Endpoint"], sub["SubscriptionArn"]
+                raw, filter_policy = (False if protocol in RAW_PROTOCOLS else None), None
+                if sub_arn not in PENDING:
+                    attrs = client.get_subscription_attributes(SubscriptionArn=sub_arn)["Attributes"]
+                    if protocol in RAW_PROTOCOLS:
+                        raw = attrs.get("RawMessageDelivery") == "true"
+                    if attrs.get("FilterPolicy"):
+                        filter_policy = json.loads(attrs["FilterPolicy"])
+                found[_subscription_key(protocol, endpoint)] = {
+                    "raw_message_delivery": raw, "filter_policy": filter_policy, "arn": sub_arn}
+        return found
+
+    # --- write ---
+    def _topic_attributes(self, desired) -> dict:
+        attrs = {"DisplayName": desired["display_name"]}
+        if desired["kms_key"]:
+            attrs["KmsMasterKeyId"] = desired["kms_key"]
+        if desired["fifo"]:
+            attrs["FifoTopic"] = "true"
+            attrs["ContentBasedDeduplication"] = str(desired["content_based_deduplication"]).lower()
+        return attrs
+
+    def _subscribe(self, client, topic_arn, sub):
+        attributes = {}
+        if sub["raw_message_delivery"]:
+            attributes["RawMessageDelivery"] = "true"
+        if sub["filter_policy"]:
+            attributes["FilterPolicy"] = json.dumps(sub["filter_policy"], sort_keys=True)
+        client.subscribe(TopicArn=topic_arn, Protocol=sub["protocol"], Endpoint=sub["endpoint"],
+                         Attributes=attributes, ReturnSubscriptionArn=True)
+
+    def create(self, node, desired, ctx):
+        client = ctx.client("sns")
+        arn = client.create_topic(Name=node.physical_name, Attributes=self._topic_attributes(desired),
+                                  Tags=tags_to_list(desired["tags"]))["TopicArn"]
+        for sub in desired["_subscriptions"]:
+            self._subscribe(client, arn, sub)
+        return {"arn": arn, "id": arn}
+
+    def update(self, node, desired, actual, diffs, ctx):
+        client = ctx.client("sns")
+        arn = actual.outputs["arn"]
+        fields = {d.field for d in diffs}
+        attribute_fields = {"display_name": "DisplayName", "kms_key": "KmsMasterKeyId",
+                            "content_based_deduplication": "ContentBasedDeduplication"}
+        for field, name in attribute_fields.items():
+            if field in fields:
+                value = desired[field]
+                value = "" if value is None else str(value).lower() if isinstance(value, bool) else value
+                client.set_topic_attributes(TopicArn=arn, AttributeName=name, AttributeValue=value)
+        if "subscriptions" in fields:
+            self._update_subscriptions(client, arn, desired, actual, ctx, node)
+        if "tags" in fields:
+            to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
+            if to_remove:
+                client.untag_resource(ResourceArn=arn, TagKeys=to_remove)
+            if to_set:
+                client.tag_resource(ResourceArn=arn, Tags=tags_to_list(to_set))
+        return {}
+
+    def _update_subscriptions(self, client, topic_arn, desired, actual, ctx, node):
+        have = actual.props["subscriptions"]
+        arns = actual.outputs.get("_subscription_arns", {})
+        wanted = {_subscription_key(s["protocol"], s["endpoint"]): s for s in desired["_subscriptions"]}
+        for key, sub in wanted.items():
+            if key not in have:
+                self._subscribe(client, topic_arn, sub)
+            elif have[key] != desired["subscriptions"][key]:
+                sub_arn = arns.get(key)
+                if sub_arn in PENDING or sub_arn is None:
+                    ctx.warn(f"{node.address}: subscription {key} is pending confirmation; its attributes "
+                             "can be changed once it is confirmed")
+                    continue
+                if have[key]["raw_message_delivery"] != sub["raw_message_delivery"]:
+                    client.set_subscription_attributes(
+                        SubscriptionArn=sub_arn, AttributeName="RawMessageDelivery",
+                        AttributeValue=str(bool(sub["raw_message_delivery"])).lower())
+                if have[key]["filter_policy"] != sub["filter_policy"]:
+                    client.set_subscription_attributes(
+                        SubscriptionArn=sub_arn, AttributeName="FilterPolicy",
+                        AttributeValue=json.dumps(sub["filter_policy"] or {}, sort_keys=True))
+        for key in have:
+            if key not in wanted:
+                sub_arn = arns.get(key)
+                if sub_arn in PENDING or sub_arn is None:
+                    ctx.warn(f"{node.address}: subscription {key} is pending confirmation and cannot be removed "
+                             "until it is confirmed or expires (3 days)")
+                    continue
+                client.unsubscribe(SubscriptionArn=sub_arn)
+
+    # --- delete / discover ---
+    def owned_from_arn(self, arn, tags):
+        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn, arn)
+
+    def delete(self, resource, ctx):
+        client = ctx.client("sns")
+        try:
+            client.delete_topic(TopicArn=resource.arn)
+        except Exception as exc:
+            if not is_not_found(exc, *NOT_FOUND):
+                raise

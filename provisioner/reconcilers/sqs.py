@@ -1,0 +1,221 @@
+"""SQS queues, with redrive to a queue of the spec and generated statements for SNS delivery."""
+from __future__ import annotations
+
+import json
+
+from provisioner.aws import eventually, is_not_found
+from provisioner.policy import canonical_policy, policy_json
+from provisioner.reconcilers.base import (
+    NameRule, Observed, OwnedResource, Reconciler, tag_changes, tags_from_list,
+)
+from provisioner.spec.refs import Ref
+
+NOT_FOUND = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+ATTRIBUTES = {   # spec field -> SQS attribute, for the plain integer settings
+    "retention_seconds": "MessageRetentionPeriod",
+    "visibility_timeout": "VisibilityTimeout",
+    "delay_seconds": "DelaySeconds",
+    "max_message_size": "MaximumMessageSize",
+    "receive_wait_seconds": "ReceiveMessageWaitTimeSeconds",
+}
+
+
+class SqsQueues(Reconciler):
+    kind = "sqs_queues"
+    service = "sqs"
+    attributes = frozenset({"arn", "url", "name"})
+    name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 80, "an SQS queue name")
+    immutable = frozenset({"fifo"})
+    tagging_type = "sqs"
+    rank = 20
+    data_bearing = True
+
+    def physical_name(self, node):
+        name = node.default_physical_name
+        if node.props.get("fifo") and not name.endswith(".fifo"):
+            name += ".fifo"
+        return name
+
+    def validate(self, node, spec):
+        props, out = node.props, []
+        if props["content_based_deduplication"] and not props["fifo"]:
+            out.append((("content_based_deduplication",), "content-based deduplication needs fifo: true", "error"))
+        dead_letter = props.get("dead_letter")
+        if dead_letter:
+            target = spec.nodes.get(dead_letter["queue"].address)
+            if target is not None:
+                if target.props["fifo"] != props["fifo"]:
+                    out.append((("dead_letter", "queue"),
+                                "the dead-letter queue of a FIFO queue must be FIFO, and of a standard queue standard",
+                                "error"))
+                if target.props["retention_seconds"] < props["retention_seconds"]:
+                    out.append((("dead_letter", "queue"),
+                                f"dead-letter queue {target.name} keeps messages {target.props['retention_seconds']} s, "
+                                f"less than this queue ({props['retention_seconds']} s): messages can expire there "
+                                "before anyone looks; give the DLQ the longer retention (e.g. 1209600)", "warning"))
+        if "kms_key" not in props and "kms_data_key_reuse_seconds" in (spec.document.data.get(node.kind, {})
+                                                                       .get(node.name, {})):
+            out.append((("kms_data_key_reuse_seconds",), "only applies with kms_key", "warning"))
+        return out
+
+    def kms_service_principals(self, node, spec):
+        return {"sns.amazonaws.com"} if self._subscribed_topics(node, spec) else set()
+
+    def predicted_outputs(self, node, ctx):
+        return {"name": node.physical_name, "arn": ctx.aws.arn("sqs", node.physical_name)}
+
+    # --- desired ---
+    def _subscribed_topics(self, node, spec):
+        topics = []
+        for other in spec.dependents(node.address):
+            if other.kind == "sns_topics":
+                if any(isinstance(s.get("sqs_queue"), Ref) and s["sqs_queue"].address == node.address
+                       for s in other.props.get("subscriptions", [])):
+                    topics.append(other)
+        return topics
+
+    def desired(self, node, ctx):
+        props = node.props
+        kms = props.get("kms_key")
+        statements = list((props.get("policy") or {}).get("Statement", []))
+        for topic in self._subscribed_topics(node, ctx.spec) if ctx.spec else []:
+            statements.append({
+                "Sid": f"AllowSnsTopic{topic.name.replace('-', '').replace('_', '')}",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": Ref(node.address, "arn"),
+                "Condition": {"ArnEquals": {"aws:SourceArn": Ref(topic.address, "arn")}},
+            })
+        policy = {"Version": "2012-10-17", "Statement": statements} if statements else None
+        dead_letter = props.get("dead_letter")
+        desired = {
+            "fifo": props["fifo"],
+            "content_based_deduplication": props["content_based_deduplication"] if props["fifo"] else None,
+            **{field: props[field] for field in ATTRIBUTES},
+            "kms_key": kms,
+            "kms_data_key_reuse_seconds": props["kms_data_key_reuse_seconds"] if kms else None,
+            "sqs_managed_sse": kms is None,
+            "dead_letter": {"target_arn": dead_letter["queue"], "max_receive_count": dead_letter["max_receive_count"]}
+            if dead_letter else None,
+            "policy": None,
+            "tags": ctx.tags_for(node),
+            "_policy_document": policy,
+        }
+        return desired
+
+    # --- read ---
+    def read(self, node, ctx):
+        client = ctx.client("sqs")
+        try:
+            url = client.get_queue_url(QueueName=node.physical_name)["QueueUrl"]
+        except Exception as exc:
+            if is_not_found(exc, *NOT_FOUND):
+                return None
+            raise
+        attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        tags = {k: v for k, v in client.list_queue_tags(QueueUrl=url).get("Tags", {}).items()
+                if not k.startswith("aws:")}
+        fifo = attrs.get("FifoQueue") == "true"
+        kms = attrs.get("KmsMasterKeyId") or None
+        redrive = json.loads(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
+        props = {
+            "fifo": fifo,
+            "content_based_deduplication": attrs.get("ContentBasedDeduplication") == "true" if fifo else None,
+            **{field: int(attrs[name]) for field, name in ATTRIBUTES.items() if name in attrs},
+            "kms_key": kms,
+            "kms_data_key_reuse_seconds": int(attrs["KmsDataKeyReusePeriodSeconds"])
+            if kms and "KmsDataKeyReusePeriodSeconds" in attrs else None,
+            "sqs_managed_sse": attrs.get("SqsManagedSseEnabled") == "true" and not kms,   # SSE-KMS wins
+            "dead_letter": {"target_arn": redrive["deadLetterTargetArn"],
+                            "max_receive_count": int(redrive["maxReceiveCount"])} if redrive else None,
+            "policy": canonical_policy(attrs.get("Policy")),
+            "tags": tags,
+        }
+        outputs = {"arn": attrs["QueueArn"], "url": url, "name": node.physical_name, "id": url}
+        return Observed(props, outputs, tags)
+
+    # --- write ---
+    def _attributes(self, desired, fields=None) -> dict:
+        def wanted(field):
+            return fields is None or field in fields
+
+        attrs = {name: str(desired[field]) for field, name in ATTRIBUTES.items() if wanted(field)}
+        if desired["fifo"] and fields is None:
+            attrs["FifoQueue"] = "true"
+        if desired["fifo"] and wanted("content_based_deduplication"):
+            attrs["ContentBasedDeduplication"] = str(desired["content_based_deduplication"]).lower()
+        if wanted("kms_key") or wanted("kms_data_key_reuse_seconds") or wanted("sqs_managed_sse"):
+            if desired["kms_key"]:
+                attrs["KmsMasterKeyId"] = desired["kms_key"]
+                attrs["KmsDataKeyReusePeriodSeconds"] = str(desired["kms_data_key_reuse_seconds"])
+            else:
+                if fields is not None:
+                    attrs["KmsMasterKeyId"] = ""
+                attrs["SqsManagedSseEnabled"] = "true"
+        if wanted("dead_letter"):
+            dead_letter = desired["dead_letter"]
+            attrs["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dead_letter["target_arn"],
+                                                 "maxReceiveCount": dead_letter["max_receive_count"]}) \
+                if dead_letter else ""
+        if wanted("policy"):
+            if desired["_policy_document"]:
+                attrs["Policy"] = policy_json(desired["_policy_document"])
+            elif fields is not None:
+                attrs["Policy"] = ""
+        return attrs
+
+    def create(self, node, desired, ctx):
+        client = ctx.client("sqs")
+        create_queue = eventually(("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"),
+                                  timeout=75, on_wait=lambda m: ctx.progress(node.address, m))(client.create_queue)
+        attrs = self._attributes(desired)
+        if not attrs.get("RedrivePolicy"):
+            attrs.pop("RedrivePolicy", None)
+        url = create_queue(QueueName=node.physical_name, Attributes=attrs, tags=desired["tags"])["QueueUrl"]
+        return {"url": url, "id": url, "arn": ctx.aws.arn("sqs", node.physical_name)}
+
+    def update(self, node, desired, actual, diffs, ctx):
+        client = ctx.client("sqs")
+        url = actual.outputs["url"]
+        fields = {d.field for d in diffs} - {"tags"}
+        if fields:
+            client.set_queue_attributes(QueueUrl=url, Attributes=self._attributes(desired, fields))
+        if any(d.field == "tags" for d in diffs):
+            to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
+            if to_remove:
+                client.untag_queue(QueueUrl=url, TagKeys=to_remove)
+            if to_set:
+                client.tag_queue(QueueUrl=url, Tags=to_set)
+        return {}
+
+    # --- delete / discover ---
+    def owned_from_arn(self, arn, tags):
+        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
+
+    def _url(self, resource, ctx):
+        try:
+            return ctx.client("sqs").get_queue_url(QueueName=resource.physical_id)["QueueUrl"]
+        except Exception as exc:
+            if is_not_found(exc, *NOT_FOUND):
+                return None
+            raise
+
+    def delete(self, resource, ctx):
+        url = self._url(resource, ctx)
+        if url is None:
+            return
+        try:
+            ctx.client("sqs").delete_queue(QueueUrl=url)
+        except Exception as exc:
+            if not is_not_found(exc, *NOT_FOUND):
+                raise
+
+    def has_data(self, resource, ctx):
+        url = self._url(resource, ctx)
+        if url is None:
+            return False
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]
+        attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return any(int(attrs.get(n, 0)) for n in names)

@@ -1,0 +1,225 @@
+"""From a loaded document to a validated Spec of resource nodes with references and dependencies."""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+
+from provisioner.errors import Diagnostic, SpecError
+from provisioner.spec.loader import Document, format_path, load_document
+from provisioner.spec.refs import Ref, RefSyntaxError, Template, find_refs, parse_string
+from provisioner.spec.schema import complete, kind_schema, schema_diagnostics
+
+OWNER_TAGS = ("provisioner:project", "provisioner:environment", "provisioner:resource")
+DEFAULT_REGION = "us-east-1"
+SPEC_KEYS = ("version", "project", "environment", "region", "tags", "defaults")
+
+
+@dataclass
+class ResourceNode:
+    kind: str
+    name: str                 # logical name
+    props: dict               # validated, defaults applied, references parsed into Ref/Template
+    path: tuple               # where the resource is written in the spec
+    physical_name: str = ""
+    tags: dict = field(default_factory=dict)
+    ignore_changes: tuple = ()
+    deps: set = field(default_factory=set)    # addresses this node references
+    default_physical_name: str = ""           # {project}-{environment}-{name} or the name: template
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    def refs(self):
+        return list(find_refs(self.props))
+
+
+@dataclass
+class Spec:
+    file: str
+    document: Document
+    project: str
+    environment: str
+    region: str
+    tags: dict
+    nodes: dict               # address -> ResourceNode, in spec order
+    warnings: list = field(default_factory=list)
+
+    def owner_tags(self, node: ResourceNode) -> dict:
+        return {
+            "provisioner:project": self.project,
+            "provisioner:environment": self.environment,
+            "provisioner:resource": node.address,
+        }
+
+    def node(self, address: str) -> ResourceNode:
+        return self.nodes[address]
+
+    def dependents(self, address: str) -> list[ResourceNode]:
+        return [n for n in self.nodes.values() if address in n.deps]
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if key == "tags" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _parse_strings(value, path, doc, diagnostics):
+    if isinstance(value, str):
+        try:
+            return parse_string(value)
+        except RefSyntaxError as exc:
+            diagnostics.append(doc.diagnostic(path, str(exc)))
+            return value
+    if isinstance(value, dict):
+        return {k: _parse_strings(v, path + (k,), doc, diagnostics) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_parse_strings(v, path + (i,), doc, diagnostics) for i, v in enumerate(value)]
+    return value
+
+
+def _set_path(container, path, value):
+    for part in path[:-1]:
+        container = container[part]
+    container[path[-1]] = value
+
+
+def load_spec(file: str, registry, environment: str | None = None, region: str | None = None,
+              text: str | None = None) -> Spec:
+    """Load, validate and build a spec. Raises SpecError with every problem found; makes no AWS call."""
+    doc = load_document(file, text)
+    if not isinstance(doc.data, dict):
+        raise SpecError([doc.diagnostic((), "a spec must be a mapping with version, project, environment, ...")])
+    diagnostics = schema_diagnostics(doc)
+    if diagnostics:
+        raise SpecError(diagnostics)
+    data = doc.data
+    environment = environment or os.environ.get("PROVISIONER_ENVIRONMENT") or data["environment"]
+    env_diag = _check_environment_name(file, environment)
+    if env_diag:
+        raise SpecError([env_diag])
+    spec = Spec(
+        file=file, document=doc, project=data["project"], environment=environment,
+        region=region or data.get("region") or DEFAULT_REGION, tags=dict(data.get("tags", {})), nodes={})
+
+    kinds = [k for k in data if k not in SPEC_KEYS]
+    for kind in kinds:
+        if kind not in registry:
+            diagnostics.append(doc.diagnostic((kind,), f"resource kind '{kind}' is not supported yet"))
+            continue
+        reconciler = registry[kind]
+        defaults = data.get("defaults", {}).get(kind, {})
+        for name, raw in data[kind].items():
+            path = (kind, name)
+            props = _deep_merge(defaults, raw)
+            typed_refs = complete(kind_schema(kind), props)
+            props = _parse_strings(props, path, doc, diagnostics)
+            for field_path, target_kind in typed_refs:
+                value = _get(props, field_path)
+                if isinstance(value, str):
+                    _set_path(props, field_path, Ref(f"{target_kind}.{value}", "arn"))
+            node = ResourceNode(kind=kind, name=name, props=props, path=path)
+            node.default_physical_name = _default_name(props.get("name"), spec, name)
+            node.physical_name = reconciler.physical_name(node)
+            node.tags = {**_cost_tags(spec), **spec.tags, **props.pop("tags", {})}
+            node.ignore_changes = tuple(props.pop("ignore_changes", []))
+            props.pop("name", None)
+            spec.nodes[node.address] = node
+
+    for node in spec.nodes.values():
+        diagnostics.extend(_check_references(node, spec, registry, doc))
+        rule = registry[node.kind].name_rule if node.kind in registry else None
+        if rule:
+            problem = rule.check(node.physical_name)
+            if problem:
+                name_path = node.path + ("name",) if "name" in data[node.kind][node.name] else node.path
+                diagnostics.append(doc.diagnostic(name_path, problem))
+    if not any(d.severity == "error" for d in diagnostics):
+        for node in spec.nodes.values():
+            for rel_path, message, severity in registry[node.kind].validate(node, spec):
+                diagnostics.append(doc.diagnostic(node.path + tuple(rel_path), message, severity))
+        diagnostics.extend(_check_physical_name_clashes(spec, doc))
+    if not any(d.severity == "error" for d in diagnostics):
+        from provisioner.graph import cycle_diagnostics
+        diagnostics.extend(cycle_diagnostics(spec))
+    errors = [d for d in diagnostics if d.severity == "error"]
+    spec.warnings = [d for d in diagnostics if d.severity == "warning"]
+    if errors:
+        raise SpecError(sorted(diagnostics, key=lambda d: (d.line or 0, d.path)))
+    return spec
+
+
+def _get(container, path):
+    for part in path:
+        container = container[part]
+    return container
+
+
+def _cost_tags(spec: Spec) -> dict:
+    return {"Project": spec.project, "Environment": spec.environment, "ManagedBy": "provisioner"}
+
+
+def _default_name(template: str | None, spec: Spec, name: str) -> str:
+    if template is None:
+        return f"{spec.project}-{spec.environment}-{name}"
+    return (template.replace("{project}", spec.project)
+            .replace("{environment}", spec.environment).replace("{name}", name))
+
+
+def _check_environment_name(file: str, environment: str) -> Diagnostic | None:
+    import re
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", environment):
+        return Diagnostic(file, None, "environment",
+                          f"environment '{environment}' must be 1-32 lower-case letters, digits and hyphens")
+    return None
+
+
+def _check_references(node: ResourceNode, spec: Spec, registry, doc: Document) -> list[Diagnostic]:
+    out = []
+    for rel_path, ref in find_refs(node.props):
+        path = node.path + rel_path
+        target_kind, _, target_name = ref.address.partition(".")
+        if target_kind not in registry:
+            out.append(doc.diagnostic(path, f"reference {ref}: unknown resource kind '{target_kind}'"))
+            continue
+        if ref.address not in spec.nodes:
+            known = sorted(n.name for n in spec.nodes.values() if n.kind == target_kind)
+            hint = f" (defined: {', '.join(known)})" if known else f" (the spec has no {target_kind})"
+            out.append(doc.diagnostic(path, f"reference {ref}: no resource '{target_name}' in {target_kind}{hint}"))
+            continue
+        attributes = registry[target_kind].attributes
+        if ref.attr not in attributes:
+            out.append(doc.diagnostic(
+                path, f"reference {ref}: {target_kind} have no attribute '{ref.attr}' "
+                      f"(available: {', '.join(sorted(attributes))})"))
+            continue
+        if ref.address == node.address:
+            out.append(doc.diagnostic(path, f"reference {ref}: a resource cannot reference itself"))
+            continue
+        node.deps.add(ref.address)
+    return out
+
+
+def _check_physical_name_clashes(spec: Spec, doc: Document) -> list[Diagnostic]:
+    seen: dict = {}
+    out = []
+    for node in spec.nodes.values():
+        key = (node.kind, node.physical_name)
+        if key in seen:
+            out.append(doc.diagnostic(node.path, f"physical name '{node.physical_name}' is also used by {seen[key]}"))
+        else:
+            seen[key] = node.address
+    return out
+
+
+def is_reference(value) -> bool:
+    return isinstance(value, (Ref, Template))
+
+
+__all__ = ["Spec", "ResourceNode", "load_spec", "OWNER_TAGS", "format_path", "is_reference"]

@@ -1,0 +1,156 @@
+"""The JSON Schema of the spec: validation with file:line diagnostics, defaults, typed references."""
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import json
+import re
+from importlib import resources
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from provisioner.spec.loader import Document, Path
+
+
+@functools.lru_cache(maxsize=1)
+def load_schema() -> dict:
+    return json.loads(resources.files("provisioner").joinpath("schema/spec.schema.json").read_text())
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    schema = load_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+_UNEXPECTED = re.compile(r"\('(.+)' (?:was|were) unexpected\)")
+
+
+def _allowed_keys(schema: dict) -> list[str]:
+    names = set(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        names |= set(_resolve(part).get("properties", {}))
+    return sorted(names)
+
+
+def _messages(error) -> list[tuple[Path, str]]:
+    """Turn one jsonschema error into (path, message) pairs a person can act on."""
+    path = tuple(error.absolute_path)
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        inner = best_match(error.context)
+        if inner.validator == "required" or error.validator == "oneOf" and not isinstance(error.instance, dict):
+            return [(path, _one_of_message(error))]
+        return _messages(inner)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        match = _UNEXPECTED.search(error.message)
+        if match and isinstance(error.instance, dict):
+            allowed = _allowed_keys(error.schema)
+            out = []
+            for name in (n.strip().strip("'") for n in match.group(1).split("', '")):
+                hint = difflib.get_close_matches(name, allowed, n=1)
+                suffix = f"; did you mean '{hint[0]}'?" if hint else (
+                    f"; allowed: {', '.join(allowed)}" if allowed and len(allowed) <= 12 else "")
+                out.append((path + (name,), f"unknown property '{name}'{suffix}"))
+            return out
+    if error.validator == "propertyNames":
+        return [(path + (str(error.instance),), f"invalid name '{error.instance}': {_short(error)}")]
+    return [(path, _short(error))]
+
+
+def _one_of_message(error) -> str:
+    options = []
+    for branch in error.schema.get(error.validator, []):
+        branch = _resolve(branch)
+        if "required" in branch:
+            options.append(" + ".join(branch["required"]))
+        elif "enum" in branch:
+            options.append(" | ".join(map(str, branch["enum"])))
+        elif "type" in branch:
+            options.append(str(branch["type"]))
+    if options:
+        return f"expected exactly one of: {'; '.join(options)}"
+    return error.message
+
+
+def _short(error) -> str:
+    message = error.message
+    if error.validator == "pattern":
+        described = error.schema.get("description")
+        return f"{error.instance!r} does not match {error.validator_value!r}" + (f" ({described})" if described else "")
+    if error.validator == "const":
+        return f"must be {error.validator_value!r}, got {error.instance!r}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return message
+
+
+def schema_diagnostics(doc: Document) -> list:
+    errors = sorted(_validator().iter_errors(doc.data), key=lambda e: tuple(map(str, e.absolute_path)))
+    seen, out = set(), []
+    for error in errors:
+        for path, message in _messages(error):
+            if (path, message) not in seen:
+                seen.add((path, message))
+                out.append(doc.diagnostic(path, message))
+    return out
+
+
+def _resolve(schema: dict) -> dict:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        extra = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**load_schema()["$defs"][name], **extra}
+    return schema
+
+
+def _matches(schema: dict, instance) -> bool:
+    root = load_schema()
+    return _validator().evolve(schema={**schema, "$defs": root["$defs"]}).is_valid(instance)
+
+
+def complete(schema: dict, instance, path: Path = (), refs: list | None = None):
+    """Fill schema defaults into instance (in place) and collect typed references.
+
+    Returns the list of (path, kind) for every string field marked "x-ref" in the schema.
+    Only called on instances that passed validation.
+    """
+    refs = [] if refs is None else refs
+    schema = _resolve(schema)
+    for part in schema.get("allOf", []):
+        complete(part, instance, path, refs)
+    for keyword in ("oneOf", "anyOf"):
+        for branch in schema.get(keyword, []):
+            if _matches(branch, instance):
+                complete(branch, instance, path, refs)
+    if "x-ref" in schema and isinstance(instance, str):
+        refs.append((path, schema["x-ref"]))
+    if isinstance(instance, dict):
+        properties = schema.get("properties", {})
+        for key, sub in properties.items():
+            if key not in instance:
+                default = sub.get("default", _resolve(sub).get("default", _NO_DEFAULT))
+                if default is not _NO_DEFAULT:
+                    instance[key] = copy.deepcopy(default)
+        extra = schema.get("additionalProperties")
+        for key, value in instance.items():
+            if key in properties:
+                complete(properties[key], value, path + (key,), refs)
+            elif isinstance(extra, dict):
+                complete(extra, value, path + (key,), refs)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(instance):
+            complete(schema["items"], item, path + (index,), refs)
+    return refs
+
+
+_NO_DEFAULT = object()
+
+
+def kind_schema(kind: str) -> dict:
+    return load_schema()["properties"][kind]["additionalProperties"]
