@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The story `make demo` tells: validate, plan, apply, outputs, an out-of-band change, diff
+# catching it, apply repairing it, destroy — all on the embedded emulator, which is stopped at the end.
+set -euo pipefail
+P="$BIN/provisioner"
+trap '"$P" local stop >/dev/null 2>&1 || true' EXIT
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "validate $SPEC (no AWS call)"
+"$P" validate "$SPEC"
+step "plan against the embedded emulator (exit 2: changes pending)"
+"$P" diff "$SPEC" --local || test $? -eq 2
+step "apply"
+"$P" apply "$SPEC" --local --yes
+step "outputs"
+"$P" outputs "$SPEC" --local
+step "diff right after apply (exit 0: in sync)"
+"$P" diff "$SPEC" --local
+step "out-of-band change: someone sets the orders queue retention to 60 s with boto3"
+"$PY" - <<'PY'
+import boto3
+from provisioner import local
+sqs = boto3.client("sqs", endpoint_url=local.status()["endpoint_url"], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+url = sqs.get_queue_url(QueueName="shop-dev-orders")["QueueUrl"]
+sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60"})
+print("MessageRetentionPeriod of shop-dev-orders is now 60")
+PY
+step "diff catches the drift (exit 2)"
+"$P" diff "$SPEC" --local || test $? -eq 2
+step "apply repairs it"
+"$P" apply "$SPEC" --local --yes
+"$P" diff "$SPEC" --local
+step "destroy everything the environment owns"
+"$P" destroy "$SPEC" --local --yes
+step "done: stopping the emulator"

@@ -1,0 +1,37 @@
+# make demo: install into .venv and run the example environment on the embedded AWS emulator.
+# make test: install into .venv and run the whole test suite (unit, reconcilers, end to end).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+DEMO_STATE := $(CURDIR)/.demo-state
+SPEC ?= specs/example.yaml
+
+.PHONY: install demo test test-e2e lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q tests
+
+test-e2e: install
+	$(PY) -m pytest -q tests/e2e
+
+lint: install
+	$(BIN)/ruff check provisioner tests
+
+bench: install
+	@echo "no benchmark yet"
+
+demo: install
+	@PROVISIONER_STATE_DIR=$(DEMO_STATE) SPEC=$(SPEC) BIN=$(BIN) PY=$(PY) $(SHELL) .ci/demo.sh
+
+clean:
+	rm -rf $(VENV) $(DEMO_STATE) build *.egg-info .pytest_cache .ruff_cache

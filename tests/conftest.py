@@ -1,0 +1,87 @@
+"""Shared fixtures: the engine in-process against moto's mock_aws."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch, tmp_path):
+    """No test ever reaches real AWS: dummy credentials, a fixed region, no profile."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "PROVISIONER_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("PROVISIONER_STATE_DIR", str(tmp_path / "state"))
+
+
+class Engine:
+    """Runs plan/apply/destroy of one spec in-process, the way the CLI does, and counts calls."""
+
+    def __init__(self, spec_path: Path, environment: str | None = None, allow_data_loss: bool = False):
+        from provisioner.factory import Factory, Settings
+        self.factory = Factory(Settings(region="us-east-1"))
+        self.spec_path = str(spec_path)
+        self.environment = environment
+        self.allow_data_loss = allow_data_loss
+        self.last_ctx = None
+
+    def _context(self):
+        spec = self.factory.load_spec(self.spec_path, self.environment)
+        ctx = self.factory.context(spec.project, spec.environment, spec, allow_data_loss=self.allow_data_loss)
+        self.last_ctx = ctx
+        return spec, ctx
+
+    def plan(self):
+        spec, ctx = self._context()
+        return self.factory.planner(ctx).plan(spec)
+
+    def apply(self):
+        """Plan and apply; returns (plan, outcomes). Raises if any change failed."""
+        spec, ctx = self._context()
+        plan = self.factory.planner(ctx).plan(spec)
+        outcomes = self.factory.executor(ctx, None).run(plan.changes)
+        failed = [o.error for o in outcomes if o.status != "done"]
+        assert not failed, failed
+        return plan, outcomes
+
+    def destroy(self):
+        spec, ctx = self._context()
+        plan = self.factory.planner(ctx).plan_destroy()
+        outcomes = self.factory.executor(ctx, None).run(plan.changes)
+        return plan, outcomes
+
+    @property
+    def calls(self):
+        return self.last_ctx.aws.counter
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    """write_spec(yaml_text, name='spec.yaml') -> Path, with the text dedented."""
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+    return write
+
+
+@pytest.fixture
+def engine():
+    """engine(spec_path, environment=None, allow_data_loss=False) -> Engine."""
+    return Engine
+
+
+@pytest.fixture
+def aws():
+    """mock_aws for the test and a boto3 client factory for out-of-band changes and assertions."""
+    import boto3
+    from moto import mock_aws
+    with mock_aws():
+        yield lambda service: boto3.client(service, region_name="us-east-1")
