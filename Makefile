@@ -31,7 +31,7 @@ bench: install
 	@echo "no benchmark yet"
 
 demo: install
-	@PROVISIONER_STATE_DIR=$(DEMO_STATE) SPEC=$(SPEC) BIN=$(BIN) PY=$(PY) $(SHELL) .ci/demo.sh
+	@PROVISIONER_STATE_DIR=$(DEMO_STATE) SPEC=$(SPEC) BIN=$(BIN) PY=$(PY) bash .ci/demo.sh
 
 clean:
 	rm -rf $(VENV) $(DEMO_STATE) build *.egg-info .pytest_cache .ruff_cache
