@@ -52,7 +52,8 @@ def cycle_diagnostics(spec) -> list[Diagnostic]:
     out = []
     for cycle in find_cycles(spec.nodes):
         source, target = spec.nodes[cycle[0]], cycle[1]
-        field_path = next((p for p, ref in find_refs(source.props) if ref.address == target), ())
+        refs = list(find_refs(source.props)) + [(("tags",) + p, ref) for p, ref in find_refs(source.tags)]
+        field_path = next((p for p, ref in refs if ref.address == target), ())
         out.append(spec.document.diagnostic(
             source.path + tuple(field_path),
             f"reference cycle: {' -> '.join(cycle)} (a resource cannot depend on itself through references)"))

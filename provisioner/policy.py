@@ -16,7 +16,8 @@ DEFAULT_VERSION = "2012-10-17"
 
 def _as_sorted_list(value) -> list:
     values = value if isinstance(value, list) else [value]
-    return sorted({str(v) for v in values})
+    # IAM keeps every value as text, and booleans as "true"/"false" (str(True) would be "True")
+    return sorted({json.dumps(v) if isinstance(v, bool) else str(v) for v in values})
 
 
 def _principal(value):

@@ -51,6 +51,9 @@ class Document:
         return Diagnostic(self.file, self.line_of(path), format_path(path), message, severity)
 
 
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 class _Converter:
     def __init__(self, file: str):
         self.file = file
@@ -62,10 +65,16 @@ class _Converter:
     def convert(self, node, path: Path, depth: int = 0):
         self.count += 1
         if self.count > MAX_NODES:
-            raise _Abort(f"document expands to more than {MAX_NODES} nodes (alias/anchor bomb?)", node)
+            # the node at hand is usually deep inside an anchored value; point at the top-level key
+            # whose value expands (through aliases) past the limit instead
+            top = self.lines.get(path[:1]) if path else None
+            raise _Abort(f"document expands to more than {MAX_NODES} nodes (alias/anchor bomb?)", node, top)
         if depth > MAX_DEPTH:
             raise _Abort(f"document is nested deeper than {MAX_DEPTH} levels", node)
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
+            # scalars with unknown tags fail in construct_object; collections would silently drop theirs
+            raise _Abort(f"unsupported YAML tag '{node.tag}'", node)
         if isinstance(node, yaml.MappingNode):
             result: dict = {}
             for key_node, value_node in node.value:
@@ -97,9 +106,22 @@ class _Converter:
 
 
 class _Abort(Exception):
-    def __init__(self, message, node):
+    def __init__(self, message, node, line: int | None = None):
         super().__init__(message)
-        self.line = node.start_mark.line + 1 if node is not None and node.start_mark else None
+        self.line = line or (node.start_mark.line + 1 if node is not None and node.start_mark else None)
+
+
+def _yaml_diagnostic(file: str, exc: yaml.YAMLError) -> Diagnostic:
+    """One diagnostic for a PyYAML error: the line of the problem, and its message on one line."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return Diagnostic(file, None, "", f"invalid YAML: {exc}")
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    context = exc.context
+    if context and exc.context_mark and exc.context_mark.line + 1 != line:
+        context = f"{context} (started on line {exc.context_mark.line + 1})"
+    message = ": ".join(str(p) for p in (context, exc.problem) if p)
+    return Diagnostic(file, line, "", f"invalid YAML: {message}")
 
 
 def load_document(file: str, text: str | bytes | None = None) -> Document:
@@ -119,21 +141,16 @@ def load_document(file: str, text: str | bytes | None = None) -> Document:
     except UnicodeDecodeError as exc:
         line = text[: exc.start].count(b"\n") + 1
         raise SpecError([Diagnostic(file, line, "", "spec is not valid UTF-8")]) from exc
+    loader = yaml.SafeLoader(source)
     try:
-        loader = yaml.SafeLoader(source)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise SpecError([Diagnostic(file, line, "", f"invalid YAML: {message}")]) from exc
+        root = loader.get_single_node()
     except yaml.YAMLError as exc:
-        raise SpecError([Diagnostic(file, None, "", f"invalid YAML: {exc}")]) from exc
-    except RecursionError as exc:
-        raise SpecError([Diagnostic(file, None, "", "invalid YAML: nested too deeply")]) from exc
+        raise SpecError([_yaml_diagnostic(file, exc)]) from exc
+    except RecursionError as exc:   # PyYAML composes recursively: thousands of levels exhaust the stack
+        raise SpecError([Diagnostic(file, loader.line + 1, "",
+                                    f"document is nested deeper than {MAX_DEPTH} levels")]) from exc
+    finally:
+        loader.dispose()
     if root is None:
         raise SpecError([Diagnostic(file, 1, "", "spec is empty")])
     converter = _Converter(file)
@@ -141,8 +158,8 @@ def load_document(file: str, text: str | bytes | None = None) -> Document:
         data = converter.convert(root, ())
     except _Abort as exc:
         raise SpecError([Diagnostic(file, exc.line, "", str(exc))]) from exc
-    except yaml.YAMLError as exc:
-        raise SpecError([Diagnostic(file, None, "", f"invalid YAML: {exc}")]) from exc
+    except yaml.YAMLError as exc:   # e.g. a tag SafeLoader cannot construct (!!python/...)
+        raise SpecError([_yaml_diagnostic(file, exc)]) from exc
     if converter.errors:
         raise SpecError(converter.errors)
     return Document(file, data, converter.lines)

@@ -98,7 +98,7 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
         raise SpecError([doc.diagnostic((), "a spec must be a mapping with version, project, environment, ...")])
     diagnostics = schema_diagnostics(doc)
     if diagnostics:
-        raise SpecError(diagnostics)
+        raise SpecError(sorted(diagnostics, key=lambda d: (d.line or 0, d.path)))
     data = doc.data
     environment = environment or os.environ.get("PROVISIONER_ENVIRONMENT") or data["environment"]
     env_diag = _check_environment_name(file, environment)
@@ -108,7 +108,13 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
         file=file, document=doc, project=data["project"], environment=environment,
         region=region or data.get("region") or DEFAULT_REGION, tags=dict(data.get("tags", {})), nodes={})
 
+    for key, value in spec.tags.items():
+        if "${" in value:
+            diagnostics.append(doc.diagnostic(("tags", key), "references are not allowed in the spec's tags "
+                                                             "(they go on every resource); use a resource's own tags"))
+
     kinds = [k for k in data if k not in SPEC_KEYS]
+    bad_names: set = set()   # nodes whose name: already has a diagnostic
     for kind in kinds:
         if kind not in registry:
             diagnostics.append(doc.diagnostic((kind,), f"resource kind '{kind}' is not supported yet"))
@@ -119,23 +125,34 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
             path = (kind, name)
             props = _deep_merge(defaults, raw)
             typed_refs = complete(kind_schema(kind), props)
+            # name and ignore_changes are plain text: {project}-style placeholders, field names
+            name_template = props.pop("name", None)
+            ignore_changes = props.pop("ignore_changes", [])
+            if name_template is not None and "${" in name_template:
+                bad_names.add(f"{kind}.{name}")
+                diagnostics.append(doc.diagnostic(path + ("name",), (
+                    "references are not allowed in name; use the placeholders {project}, {environment} "
+                    "and {name}")))
             props = _parse_strings(props, path, doc, diagnostics)
             for field_path, target_kind in typed_refs:
                 value = _get(props, field_path)
                 if isinstance(value, str):
                     _set_path(props, field_path, Ref(f"{target_kind}.{value}", "arn"))
+                elif isinstance(value, Template) or isinstance(value, Ref) and value.kind != target_kind:
+                    diagnostics.append(doc.diagnostic(path + field_path, (
+                        f"must be the logical name of one of the spec's {target_kind} "
+                        f"(or a ${{{target_kind}.NAME.attribute}} reference), got '{value}'")))
             node = ResourceNode(kind=kind, name=name, props=props, path=path)
-            node.default_physical_name = _default_name(props.get("name"), spec, name)
+            node.default_physical_name = _default_name(name_template, spec, name)
             node.physical_name = reconciler.physical_name(node)
             node.tags = {**_cost_tags(spec), **spec.tags, **props.pop("tags", {})}
-            node.ignore_changes = tuple(props.pop("ignore_changes", []))
-            props.pop("name", None)
+            node.ignore_changes = tuple(ignore_changes)
             spec.nodes[node.address] = node
 
     for node in spec.nodes.values():
         diagnostics.extend(_check_references(node, spec, registry, doc))
         rule = registry[node.kind].name_rule if node.kind in registry else None
-        if rule:
+        if rule and node.address not in bad_names:
             problem = rule.check(node.physical_name)
             if problem:
                 name_path = node.path + ("name",) if "name" in data[node.kind][node.name] else node.path
@@ -182,7 +199,9 @@ def _check_environment_name(file: str, environment: str) -> Diagnostic | None:
 
 def _check_references(node: ResourceNode, spec: Spec, registry, doc: Document) -> list[Diagnostic]:
     out = []
-    for rel_path, ref in find_refs(node.props):
+    # references in the resource's own tags count too (spec-level tags are plain text)
+    tag_refs = [(("tags",) + rel_path, ref) for rel_path, ref in find_refs(node.tags)]
+    for rel_path, ref in list(find_refs(node.props)) + tag_refs:
         path = node.path + rel_path
         target_kind, _, target_name = ref.address.partition(".")
         if target_kind not in registry:

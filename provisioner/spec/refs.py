@@ -82,6 +82,8 @@ def parse_string(text: str):
     parts = [p.replace("\0", "${") if isinstance(p, str) else p for p in parts]
     if len(parts) == 1 and isinstance(parts[0], Ref):
         return parts[0]
+    if not any(isinstance(p, Ref) for p in parts):   # only escaped $${...}: plain text
+        return "".join(parts)
     return Template(tuple(parts))
 
 

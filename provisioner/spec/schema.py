@@ -22,9 +22,12 @@ def load_schema() -> dict:
 @functools.lru_cache(maxsize=1)
 def _validator():
     schema = load_schema()
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    base = jsonschema.validators.validator_for(schema)
+    base.check_schema(schema)
+    # JSON Schema counts 600.0 as an integer; the spec's integers go to AWS as text ("600.0" is rejected)
+    cls = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)))
+    return cls(schema, format_checker=base.FORMAT_CHECKER)
 
 
 _UNEXPECTED = re.compile(r"\('(.+)' (?:was|were) unexpected\)")
@@ -40,8 +43,10 @@ def _allowed_keys(schema: dict) -> list[str]:
 def _messages(error) -> list[tuple[Path, str]]:
     """Turn one jsonschema error into (path, message) pairs a person can act on."""
     path = tuple(error.absolute_path)
+    if error.validator == "oneOf" and not error.context:   # valid under more than one branch
+        return [(path, _one_of_message(error))]
     if error.validator in ("oneOf", "anyOf") and error.context:
-        inner = best_match(error.context)
+        inner = best_match(_relevant_branch_errors(error))
         if inner.validator == "required" or error.validator == "oneOf" and not isinstance(error.instance, dict):
             return [(path, _one_of_message(error))]
         return _messages(inner)
@@ -51,14 +56,26 @@ def _messages(error) -> list[tuple[Path, str]]:
             allowed = _allowed_keys(error.schema)
             out = []
             for name in (n.strip().strip("'") for n in match.group(1).split("', '")):
+                if name in allowed:   # a known property whose value is invalid: reported by its own error
+                    continue
                 hint = difflib.get_close_matches(name, allowed, n=1)
                 suffix = f"; did you mean '{hint[0]}'?" if hint else (
                     f"; allowed: {', '.join(allowed)}" if allowed and len(allowed) <= 12 else "")
                 out.append((path + (name,), f"unknown property '{name}'{suffix}"))
             return out
-    if error.validator == "propertyNames":
+    schema_path = list(error.relative_schema_path)
+    if error.validator == "propertyNames" or schema_path[-2:-1] == ["propertyNames"]:
+        # jsonschema reports a bad key at the mapping holding it; point at the key itself
         return [(path + (str(error.instance),), f"invalid name '{error.instance}': {_short(error)}")]
     return [(path, _short(error))]
+
+
+def _relevant_branch_errors(error) -> list:
+    """Errors of the oneOf/anyOf branches that could apply: a branch whose type or enum the instance
+    does not even have (an object given to {"enum": [...]}) says nothing useful about the mistake."""
+    relevant = [e for e in error.context
+                if e.relative_path or e.validator not in ("type", "enum", "const")]
+    return relevant or list(error.context)
 
 
 def _one_of_message(error) -> str:
@@ -81,6 +98,9 @@ def _short(error) -> str:
     if error.validator == "pattern":
         described = error.schema.get("description")
         return f"{error.instance!r} does not match {error.validator_value!r}" + (f" ({described})" if described else "")
+    if error.validator == "not":
+        described = error.schema.get("description")
+        return f"{error.instance!r} is not allowed" + (f" ({described})" if described else "")
     if error.validator == "const":
         return f"must be {error.validator_value!r}, got {error.instance!r}"
     if error.validator == "enum":
