@@ -181,7 +181,7 @@ class Planner:
                 action = REPLACE
             else:
                 action = UPDATE
-            owned_self = OwnedResource(node.kind, address, found.outputs.get("id", node.physical_name),
+            owned_self = OwnedResource(node.kind, address, found.outputs.get("_physical_id", node.physical_name),
                                        found.outputs.get("arn", ""))
             blocked = ""
             if action == REPLACE and reconciler.data_bearing and not ctx.options.allow_data_loss \

@@ -1,7 +1,6 @@
 """Shared fixtures: the engine in-process against moto's mock_aws."""
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 

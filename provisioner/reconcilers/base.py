@@ -15,14 +15,15 @@ class NameRule:
     pattern: str          # regex the whole physical name must match
     min_length: int
     max_length: int
-    description: str
+    description: str      # "an SQS queue name"
+    allowed: str          # the character rule in words
 
     def check(self, name: str) -> str | None:
         if not (self.min_length <= len(name) <= self.max_length):
             return (f"physical name '{name}' is {len(name)} characters; "
                     f"{self.description} must be {self.min_length}-{self.max_length} characters")
         if not re.fullmatch(self.pattern, name):
-            return f"physical name '{name}' is invalid: {self.description} may only contain {self.pattern}"
+            return f"physical name '{name}' is invalid: {self.description} may only contain {self.allowed}"
         return None
 
 

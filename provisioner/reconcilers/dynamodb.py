@@ -1,10 +1,17 @@
 """DynamoDB tables: keys, billing, indexes, streams, TTL, PITR, SSE, contributor insights, protection."""
 from __future__ import annotations
 
-from provisioner.aws import eventually, is_not_found
+from provisioner.aws import error_code, eventually, is_not_found
 from provisioner.errors import NotEmulated, RefusedError
 from provisioner.reconcilers.base import (
-    NOT_RETURNED, NameRule, Observed, OwnedResource, Reconciler, tag_changes, tags_from_list, tags_to_list,
+    NOT_RETURNED,
+    NameRule,
+    Observed,
+    OwnedResource,
+    Reconciler,
+    tag_changes,
+    tags_from_list,
+    tags_to_list,
 )
 
 NOT_FOUND = ("ResourceNotFoundException",)
@@ -12,6 +19,9 @@ BUSY = ("ResourceInUseException", "LimitExceededException")   # table or index s
 STREAM_VIEWS = {"keys_only": "KEYS_ONLY", "new_image": "NEW_IMAGE", "old_image": "OLD_IMAGE",
                 "new_and_old_images": "NEW_AND_OLD_IMAGES"}
 WAIT = {"Delay": 2, "MaxAttempts": 450}   # up to 15 minutes: large GSI backfills are slow
+# An API the endpoint lacks: an emulator's HTML error page (NotEmulated), or moto's in-process mock,
+# which raises NotImplementedError from the call itself. Real AWS raises neither.
+NOT_EMULATED = (NotEmulated, NotImplementedError)
 
 
 def _key(attribute: dict) -> dict:
@@ -46,7 +56,8 @@ class DynamoDbTables(Reconciler):
     kind = "dynamodb_tables"
     service = "dynamodb"
     attributes = frozenset({"arn", "name", "stream_arn"})
-    name_rule = NameRule(r"[A-Za-z0-9_.-]+", 3, 255, "a DynamoDB table name")
+    name_rule = NameRule(r"[A-Za-z0-9_.-]+", 3, 255, "a DynamoDB table name",
+                         "letters, digits, '_', '.' and '-'")
     immutable = frozenset({"partition_key", "sort_key", "local_indexes"})
     tagging_type = "dynamodb:table"
     rank = 20
@@ -178,7 +189,7 @@ class DynamoDbTables(Reconciler):
         try:
             insights = client.describe_contributor_insights(TableName=name).get("ContributorInsightsStatus")
             insights = insights in ("ENABLED", "ENABLING")
-        except NotEmulated:
+        except NOT_EMULATED:
             insights = NOT_RETURNED
             if node.props["contributor_insights"]:
                 warnings.append("contributor_insights: not emulated by this endpoint "
@@ -204,7 +215,7 @@ class DynamoDbTables(Reconciler):
             "table_class": table.get("TableClassSummary", {}).get("TableClass", "STANDARD"),
             "tags": tags,
         }
-        outputs = {"arn": arn, "name": name, "id": name}
+        outputs = {"arn": arn, "name": name}
         if table.get("LatestStreamArn") and props["stream"] != "disabled":
             outputs["stream_arn"] = table["LatestStreamArn"]
         return Observed(props, outputs, tags, warnings)
@@ -282,7 +293,7 @@ class DynamoDbTables(Reconciler):
             self._set_pitr(client, name, True)
         if desired["contributor_insights"]:
             self._set_insights(client, name, True, node, ctx)
-        outputs = {"arn": table["TableArn"], "name": name, "id": name}
+        outputs = {"arn": table["TableArn"], "name": name}
         if table.get("LatestStreamArn"):
             outputs["stream_arn"] = table["LatestStreamArn"]
         return outputs
@@ -294,7 +305,7 @@ class DynamoDbTables(Reconciler):
         fields = {d.field for d in diffs}
         provisioned = desired["billing"] == "provisioned"
         update_table = eventually(BUSY, timeout=900, on_wait=lambda m: ctx.progress(node.address, m))(
-            client.update_table)
+            _refusals_not_retried(client.update_table))
 
         def settle():
             client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT)
@@ -389,7 +400,7 @@ class DynamoDbTables(Reconciler):
         try:
             client.update_contributor_insights(TableName=name,
                                                ContributorInsightsAction="ENABLE" if enabled else "DISABLE")
-        except NotEmulated:
+        except NOT_EMULATED:
             ctx.warn(f"{node.address}: contributor_insights: not emulated by this endpoint "
                      "(UpdateContributorInsights); not applied")
 
@@ -419,6 +430,21 @@ class DynamoDbTables(Reconciler):
                 return False
             raise
         return page.get("Count", 0) > 0 or "LastEvaluatedKey" in page
+
+
+def _refusals_not_retried(update_table):
+    """ResourceInUseException means "busy, retry" on AWS, but moto also answers it ("Cannot enable stream")
+    when a stream is enabled again on a table whose stream was disabled: permanent there, so fail at once
+    instead of retrying for 15 minutes."""
+    def call(**request):
+        try:
+            return update_table(**request)
+        except Exception as exc:
+            if error_code(exc) == "ResourceInUseException" and "Cannot enable stream" in str(exc):
+                raise RefusedError("the endpoint refuses to enable a stream again on this table "
+                                   "(UpdateTable: ResourceInUseException: Cannot enable stream)") from exc
+            raise
+    return call
 
 
 class _IndexNotActive(Exception):

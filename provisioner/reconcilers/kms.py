@@ -5,7 +5,14 @@ from provisioner.aws import is_not_found
 from provisioner.errors import NotEmulated
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
-    NOT_RETURNED, NameRule, Observed, OwnedResource, Reconciler, tag_changes, tags_from_list, tags_to_list,
+    NOT_RETURNED,
+    NameRule,
+    Observed,
+    OwnedResource,
+    Reconciler,
+    tag_changes,
+    tags_from_list,
+    tags_to_list,
 )
 
 WINDOW_TAG = "provisioner:deletion-window-days"
@@ -16,7 +23,8 @@ class KmsKeys(Reconciler):
     kind = "kms_keys"
     service = "kms"
     attributes = frozenset({"arn", "id", "alias", "alias_arn", "name"})
-    name_rule = NameRule(r"[A-Za-z0-9/_-]+", 1, 250, "a KMS alias name (after alias/)")
+    name_rule = NameRule(r"[A-Za-z0-9/_-]+", 1, 250, "a KMS alias name (after alias/)",
+                         "letters, digits, '/', '_' and '-'")
     write_only = frozenset({"deletion_window_days", "allow_services"})
     tagging_type = "kms:key"
     rank = 10
@@ -106,7 +114,8 @@ class KmsKeys(Reconciler):
             "alias": alias if has_alias else None,
             "tags": tags,
         }
-        outputs = {"arn": meta["Arn"], "id": key_id, "name": node.physical_name, "alias": alias,
+        outputs = {"arn": meta["Arn"], "id": key_id, "_physical_id": key_id, "name": node.physical_name,
+                   "alias": alias,
                    "alias_arn": ctx.aws.arn("kms", alias)}
         return Observed(props, outputs, tags, warnings)
 

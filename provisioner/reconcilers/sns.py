@@ -5,7 +5,13 @@ import json
 
 from provisioner.aws import is_not_found
 from provisioner.reconcilers.base import (
-    NameRule, Observed, OwnedResource, Reconciler, tag_changes, tags_from_list, tags_to_list,
+    NameRule,
+    Observed,
+    OwnedResource,
+    Reconciler,
+    tag_changes,
+    tags_from_list,
+    tags_to_list,
 )
 from provisioner.spec.refs import Ref, Template
 
@@ -22,7 +28,8 @@ class SnsTopics(Reconciler):
     kind = "sns_topics"
     service = "sns"
     attributes = frozenset({"arn", "name"})
-    name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 256, "an SNS topic name")
+    name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 256, "an SNS topic name",
+                         "letters, digits, '_' and '-', optionally ending in .fifo")
     immutable = frozenset({"fifo"})
     tagging_type = "sns"
     rank = 30
@@ -117,7 +124,7 @@ class SnsTopics(Reconciler):
                               for key, sub in subscriptions.items()},
             "tags": tags,
         }
-        outputs = {"arn": arn, "name": node.physical_name, "id": arn,
+        outputs = {"arn": arn, "name": node.physical_name, "_physical_id": arn,
                    "_subscription_arns": {k: s["arn"] for k, s in subscriptions.items()}}
         return Observed(props, outputs, tags)
 
@@ -162,7 +169,7 @@ class SnsTopics(Reconciler):
                                   Tags=tags_to_list(desired["tags"]))["TopicArn"]
         for sub in desired["_subscriptions"]:
             self._subscribe(client, arn, sub)
-        return {"arn": arn, "id": arn}
+        return {"arn": arn}
 
     def update(self, node, desired, actual, diffs, ctx):
         client = ctx.client("sns")

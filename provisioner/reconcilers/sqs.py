@@ -6,7 +6,11 @@ import json
 from provisioner.aws import eventually, is_not_found
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
-    NameRule, Observed, OwnedResource, Reconciler, tag_changes, tags_from_list,
+    NameRule,
+    Observed,
+    OwnedResource,
+    Reconciler,
+    tag_changes,
 )
 from provisioner.spec.refs import Ref
 
@@ -24,7 +28,8 @@ class SqsQueues(Reconciler):
     kind = "sqs_queues"
     service = "sqs"
     attributes = frozenset({"arn", "url", "name"})
-    name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 80, "an SQS queue name")
+    name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 80, "an SQS queue name",
+                         "letters, digits, '_' and '-', optionally ending in .fifo")
     immutable = frozenset({"fifo"})
     tagging_type = "sqs"
     rank = 20
@@ -132,7 +137,8 @@ class SqsQueues(Reconciler):
             "policy": canonical_policy(attrs.get("Policy")),
             "tags": tags,
         }
-        outputs = {"arn": attrs["QueueArn"], "url": url, "name": node.physical_name, "id": url}
+        outputs = {"arn": attrs["QueueArn"], "url": url, "name": node.physical_name,
+                   "_policy": attrs.get("Policy")}
         return Observed(props, outputs, tags)
 
     # --- write ---
@@ -173,14 +179,19 @@ class SqsQueues(Reconciler):
         if not attrs.get("RedrivePolicy"):
             attrs.pop("RedrivePolicy", None)
         url = create_queue(QueueName=node.physical_name, Attributes=attrs, tags=desired["tags"])["QueueUrl"]
-        return {"url": url, "id": url, "arn": ctx.aws.arn("sqs", node.physical_name)}
+        return {"url": url, "arn": ctx.aws.arn("sqs", node.physical_name)}
 
     def update(self, node, desired, actual, diffs, ctx):
         client = ctx.client("sqs")
         url = actual.outputs["url"]
         fields = {d.field for d in diffs} - {"tags"}
         if fields:
-            client.set_queue_attributes(QueueUrl=url, Attributes=self._attributes(desired, fields))
+            attrs = self._attributes(desired, fields)
+            if "Policy" not in attrs and actual.outputs.get("_policy"):
+                # moto's SetQueueAttributes drops the queue policy when a call omits it (AWS keeps it):
+                # send the policy the queue has now, a no-op on AWS, so one apply converges on both
+                attrs["Policy"] = actual.outputs["_policy"]
+            client.set_queue_attributes(QueueUrl=url, Attributes=attrs)
         if any(d.field == "tags" for d in diffs):
             to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
             if to_remove:
