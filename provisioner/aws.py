@@ -47,7 +47,12 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
-class Aws:
+class ArnBuilder:
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
+
+
+class Aws(ArnBuilder):
     """Shared, thread-safe clients for one run."""
 
     def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
@@ -93,8 +98,17 @@ class Aws:
     def partition(self) -> str:
         return self._session.get_partition_for_region(self.region) if self.region else "aws"
 
-    def arn(self, service: str, resource: str, region: bool = True) -> str:
-        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
+
+
+class OfflineAws(ArnBuilder):
+    """ARN building without AWS, for validate-time checks (placeholder account)."""
+
+    partition = "aws"
+    account_id = "123456789012"
+    emulated = False
+
+    def __init__(self, region: str):
+        self.region = region
 
 
 def _raise_not_emulated(response=None, operation=None, **kwargs):

@@ -42,6 +42,7 @@ class Context:
         self.warnings: list[str] = []
         self._lock = threading.Lock()
         self._tagged: dict | None = None   # arn -> tags of every resource tagged as ours
+        self._deliveries: list | None = None
         self.progress = lambda address, message: None
 
     # --- clients ---
@@ -72,30 +73,25 @@ class Context:
     def resolve(self, value):
         return resolve(value, self.lookup)
 
+    def deliveries_to(self, address: str) -> list:
+        """Deliveries of every resource of the spec that target address (computed once per run)."""
+        with self._lock:
+            if self._deliveries is None:
+                self._deliveries = [d for node in (self.spec.nodes.values() if self.spec else [])
+                                    for d in self.registry[node.kind].deliveries(node, self.spec)]
+        return [d for d in self._deliveries if d.target == address]
+
     # --- ownership ---
     def tags_for(self, node) -> dict:
         return {**node.tags, OWNER_PROJECT: self.owner.project, OWNER_ENVIRONMENT: self.owner.environment,
                 OWNER_RESOURCE: node.address}
 
-    def tagged_resources(self, resource_type: str | None):
-        """(arn, tags) of our resources of one Tagging API type, from a single paginated pass per run."""
-        if resource_type is None:
-            return []
+    def tagged_resources(self, matches) -> list:
+        """(arn, tags) of our resources for which matches(arn) holds, from one Tagging API pass per run."""
         with self._lock:
             if self._tagged is None:
                 self._tagged = self._load_tagged()
-        service, _, prefix = resource_type.partition(":")
-        found = []
-        for arn, tags in self._tagged.items():
-            parts = arn.split(":", 5)
-            if len(parts) < 6 or parts[2] != service:
-                continue
-            if prefix and not parts[5].startswith(prefix + "/"):
-                continue
-            if not prefix and ":" in parts[5]:   # e.g. an SNS subscription arn under a topic
-                continue
-            found.append((arn, tags))
-        return found
+        return [(arn, tags) for arn, tags in self._tagged.items() if matches(arn)]
 
     def _load_tagged(self) -> dict:
         types = sorted({r.tagging_type for r in self.registry.all() if r.tagging_type})

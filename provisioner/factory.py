@@ -46,6 +46,8 @@ class Factory:
     def context(self, project: str, environment: str, spec=None, region: str | None = None,
                 allow_data_loss: bool = False, parallelism: int = 10) -> Context:
         aws = self.aws(region or self.region_for(spec), parallelism)
+        if spec is not None and spec.needs_account:
+            spec.bind_account(aws.account_id)
         return Context(aws, Owner(project, environment), self.registry, spec=spec,
                        options=Options(allow_data_loss=allow_data_loss, parallelism=max(1, parallelism)))
 

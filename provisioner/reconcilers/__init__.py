@@ -1,10 +1,13 @@
 """The registry of reconcilers, one per resource kind, registered explicitly."""
 from provisioner.reconcilers.base import Registry
 from provisioner.reconcilers.dynamodb import DynamoDbTables
+from provisioner.reconcilers.iam import IamRoles
 from provisioner.reconcilers.kms import KmsKeys
+from provisioner.reconcilers.logs import LogGroups
+from provisioner.reconcilers.s3 import S3Buckets
 from provisioner.reconcilers.sns import SnsTopics
 from provisioner.reconcilers.sqs import SqsQueues
 
 
 def default_registry() -> Registry:
-    return Registry([KmsKeys(), SqsQueues(), SnsTopics(), DynamoDbTables()])
+    return Registry([KmsKeys(), IamRoles(), LogGroups(), SqsQueues(), SnsTopics(), DynamoDbTables(), S3Buckets()])

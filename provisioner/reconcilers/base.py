@@ -38,6 +38,43 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """A service that sends to a resource of the spec on behalf of another one (SNS -> queue, S3 -> topic).
+
+    The target's reconciler turns deliveries into its resource policy or permissions, and the key
+    that encrypts the target gets a grant for the service: no per-pair code.
+    """
+
+    target: str        # address receiving, e.g. "sqs_queues.orders"
+    service: str       # principal delivering, e.g. "sns.amazonaws.com"
+    source: str        # address sending, e.g. "sns_topics.order-events"
+    source_arn: object  # ARN string or Ref of the sender
+
+    def condition(self, account: str) -> dict:
+        """Only this sender may deliver; S3 ARNs carry no account, so S3 is also pinned to ours."""
+        condition = {"ArnEquals": {"aws:SourceArn": self.source_arn}}
+        if self.service == "s3.amazonaws.com":
+            condition["StringEquals"] = {"aws:SourceAccount": account}
+        return condition
+
+
+def service_sid(service: str) -> str:
+    """Stable statement id for a service principal: sns.amazonaws.com -> Sns."""
+    return "".join(part.capitalize() for part in service.split(".")[0].split("-"))
+
+
+def service_key_statement(service: str, account: str) -> dict:
+    """Lets an AWS service use a key for this account's resources only (confused-deputy safe)."""
+    return {"Sid": "Allow" + service_sid(service), "Effect": "Allow", "Principal": {"Service": service},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}}}
+
+
+def logical_sid(address: str) -> str:
+    return "".join(p.capitalize() for p in address.split(".", 1)[1].replace("_", "-").split("-"))
+
+
+@dataclass(frozen=True)
 class OwnedResource:
     """A resource found in AWS that carries this project's and environment's ownership tags."""
 
@@ -66,9 +103,22 @@ class Reconciler:
         """Semantic checks beyond the schema: list of (path relative to node, message, severity)."""
         return []
 
-    def kms_service_principals(self, node, spec) -> set:
-        """AWS services that must use this node's KMS key on its behalf (for generated key policies)."""
-        return set()
+    def lint(self, document, path: tuple, spec, resource_policy=True, key_policy=False) -> list:
+        """Policy lint findings for a hand-written policy of this node, located under path."""
+        if not document:
+            return []
+        from provisioner.lint import lint_policy
+        return [(path + rel, message, severity) for rel, message, severity
+                in lint_policy(document, spec, spec.registry, resource_policy, key_policy)]
+
+    def deliveries(self, node, spec) -> list[Delivery]:
+        """What this resource makes an AWS service send to other resources of the spec."""
+        return []
+
+    def kms_key_statements(self, node, ctx) -> list[dict]:
+        """Key-policy statements the key encrypting this node needs: one per service delivering to it."""
+        return [service_key_statement(service, ctx.account_id)
+                for service in sorted({d.service for d in ctx.deliveries_to(node.address)})]
 
     # --- AWS time ---
     def predicted_outputs(self, node, ctx) -> dict:
@@ -102,7 +152,19 @@ class Reconciler:
 
     def discover(self, ctx) -> list[OwnedResource]:
         """Owned resources of this kind; default: from the Resource Groups Tagging API pass."""
-        return [self.owned_from_arn(arn, tags) for arn, tags in ctx.tagged_resources(self.tagging_type)]
+        if self.tagging_type is None:
+            return []
+        return [self.owned_from_arn(arn, tags) for arn, tags in ctx.tagged_resources(self.matches_arn)]
+
+    def matches_arn(self, arn: str) -> bool:
+        """Whether an ARN from the Tagging API is a resource of this kind (from tagging_type)."""
+        service, _, resource_type = self.tagging_type.partition(":")
+        parts = arn.split(":", 5)
+        if len(parts) < 6 or parts[2] != service:
+            return False
+        if resource_type:
+            return parts[5].startswith(resource_type + "/")
+        return ":" not in parts[5]   # not a sub-resource such as an SNS subscription
 
     def owned_from_arn(self, arn: str, tags: dict) -> OwnedResource:
         return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
@@ -132,6 +194,15 @@ class Registry:
 
     def all(self) -> list[Reconciler]:
         return [self._by_kind[k] for k in self.kinds()]
+
+
+def offline_context(spec):
+    """What predicted_outputs needs, without AWS: for validate-time checks such as policy linting."""
+    from types import SimpleNamespace
+
+    from provisioner.aws import OfflineAws
+    aws = OfflineAws(spec.region)
+    return SimpleNamespace(aws=aws, region=spec.region, account_id=aws.account_id, spec=spec)
 
 
 def tags_from_list(items, key: str = "Key", value: str = "Value") -> dict:

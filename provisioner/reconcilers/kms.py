@@ -10,6 +10,7 @@ from provisioner.reconcilers.base import (
     Observed,
     OwnedResource,
     Reconciler,
+    service_key_statement,
     tag_changes,
     tags_from_list,
     tags_to_list,
@@ -30,9 +31,10 @@ class KmsKeys(Reconciler):
     rank = 10
 
     def validate(self, node, spec):
+        out = self.lint(node.props.get("policy"), ("policy",), spec, key_policy=True)
         if node.physical_name.startswith("aws/"):
-            return [(("name",), "alias names starting with aws/ are reserved by AWS", "error")]
-        return []
+            out.append((("name",), "alias names starting with aws/ are reserved by AWS", "error"))
+        return out
 
     def predicted_outputs(self, node, ctx):
         return {"name": node.physical_name, "alias": f"alias/{node.physical_name}",
@@ -65,19 +67,15 @@ class KmsKeys(Reconciler):
             "Action": "kms:*",
             "Resource": "*",
         }]
-        services = set(node.props.get("allow_services", []))
+        for service in node.props.get("allow_services", []):
+            statements.append(service_key_statement(service, account))
         if ctx.spec is not None:
             for user in ctx.spec.dependents(node.address):
-                services |= ctx.registry[user.kind].kms_service_principals(user, ctx.spec)
-        for service in sorted(services):
-            statements.append({
-                "Sid": "Allow" + "".join(p.capitalize() for p in service.split(".")[0].split("-")),
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            })
+                statements.extend(ctx.registry[user.kind].kms_key_statements(user, ctx))
+        unique = {}
+        for statement in statements:
+            unique.setdefault(statement["Sid"], statement)
+        statements = list(unique.values())
         return {"Version": "2012-10-17", "Statement": statements}
 
     # --- read ---
@@ -197,7 +195,7 @@ class KmsKeys(Reconciler):
         """Keys tagged as ours, except those already scheduled for deletion (a destroyed key)."""
         client = ctx.client("kms")
         owned = []
-        for arn, tags in ctx.tagged_resources(self.tagging_type):
+        for arn, tags in ctx.tagged_resources(self.matches_arn):
             key_id = arn.rsplit("/", 1)[-1]
             try:
                 state = client.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]

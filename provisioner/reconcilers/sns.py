@@ -4,11 +4,15 @@ from __future__ import annotations
 import json
 
 from provisioner.aws import is_not_found
+from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
+    Delivery,
     NameRule,
     Observed,
     OwnedResource,
     Reconciler,
+    logical_sid,
+    service_sid,
     tag_changes,
     tags_from_list,
     tags_to_list,
@@ -61,6 +65,10 @@ class SnsTopics(Reconciler):
             seen[key] = index
         return out
 
+    def deliveries(self, node, spec):
+        return [Delivery(sub["sqs_queue"].address, "sns.amazonaws.com", node.address, Ref(node.address, "arn"))
+                for sub in node.props["subscriptions"] if isinstance(sub.get("sqs_queue"), Ref)]
+
     def _target(self, sub):
         if "sqs_queue" in sub:
             return "sqs", sub["sqs_queue"]
@@ -90,9 +98,21 @@ class SnsTopics(Reconciler):
             "subscriptions": {},
             "tags": ctx.tags_for(node),
             "_subscriptions": subscriptions,
+            **self._delivery_policy(node, ctx),
         }
 
+    def _delivery_policy(self, node, ctx) -> dict:
+        """The topic policy is managed only when services of the spec publish to the topic."""
+        statements = [{
+            "Sid": f"Allow{service_sid(d.service)}{logical_sid(d.source)}", "Effect": "Allow",
+            "Principal": {"Service": d.service}, "Action": "sns:Publish", "Resource": Ref(node.address, "arn"),
+            "Condition": d.condition(ctx.account_id)} for d in ctx.deliveries_to(node.address)]
+        if not statements:
+            return {}
+        return {"policy": None, "_policy_document": {"Version": "2012-10-17", "Statement": statements}}
+
     def normalize(self, desired):
+        desired = super().normalize(desired)
         subscriptions = {}
         for sub in desired["_subscriptions"]:
             endpoint = sub["endpoint"]
@@ -119,6 +139,7 @@ class SnsTopics(Reconciler):
             "fifo": fifo,
             "content_based_deduplication": attrs.get("ContentBasedDeduplication") == "true" if fifo else None,
             "display_name": attrs.get("DisplayName", ""),
+            "policy": canonical_policy(attrs.get("Policy")),
             "kms_key": attrs.get("KmsMasterKeyId") or None,
             "subscriptions": {key: {k: v for k, v in sub.items() if k != "arn"}
                               for key, sub in subscriptions.items()},
@@ -149,6 +170,8 @@ class SnsTopics(Reconciler):
         attrs = {"DisplayName": desired["display_name"]}
         if desired["kms_key"]:
             attrs["KmsMasterKeyId"] = desired["kms_key"]
+        if desired.get("_policy_document"):
+            attrs["Policy"] = policy_json(desired["_policy_document"])
         if desired["fifo"]:
             attrs["FifoTopic"] = "true"
             attrs["ContentBasedDeduplication"] = str(desired["content_based_deduplication"]).lower()
@@ -182,6 +205,9 @@ class SnsTopics(Reconciler):
                 value = desired[field]
                 value = "" if value is None else str(value).lower() if isinstance(value, bool) else value
                 client.set_topic_attributes(TopicArn=arn, AttributeName=name, AttributeValue=value)
+        if "policy" in fields:
+            client.set_topic_attributes(TopicArn=arn, AttributeName="Policy",
+                                        AttributeValue=policy_json(desired["_policy_document"]))
         if "subscriptions" in fields:
             self._update_subscriptions(client, arn, desired, actual, ctx, node)
         if "tags" in fields:

@@ -10,6 +10,8 @@ from provisioner.reconcilers.base import (
     Observed,
     OwnedResource,
     Reconciler,
+    logical_sid,
+    service_sid,
     tag_changes,
 )
 from provisioner.spec.refs import Ref
@@ -42,7 +44,8 @@ class SqsQueues(Reconciler):
         return name
 
     def validate(self, node, spec):
-        props, out = node.props, []
+        props = node.props
+        out = self.lint(props.get("policy"), ("policy",), spec)
         if props["content_based_deduplication"] and not props["fifo"]:
             out.append((("content_based_deduplication",), "content-based deduplication needs fifo: true", "error"))
         dead_letter = props.get("dead_letter")
@@ -63,34 +66,22 @@ class SqsQueues(Reconciler):
             out.append((("kms_data_key_reuse_seconds",), "only applies with kms_key", "warning"))
         return out
 
-    def kms_service_principals(self, node, spec):
-        return {"sns.amazonaws.com"} if self._subscribed_topics(node, spec) else set()
-
     def predicted_outputs(self, node, ctx):
         return {"name": node.physical_name, "arn": ctx.aws.arn("sqs", node.physical_name)}
 
     # --- desired ---
-    def _subscribed_topics(self, node, spec):
-        topics = []
-        for other in spec.dependents(node.address):
-            if other.kind == "sns_topics":
-                if any(isinstance(s.get("sqs_queue"), Ref) and s["sqs_queue"].address == node.address
-                       for s in other.props.get("subscriptions", [])):
-                    topics.append(other)
-        return topics
-
     def desired(self, node, ctx):
         props = node.props
         kms = props.get("kms_key")
         statements = list((props.get("policy") or {}).get("Statement", []))
-        for topic in self._subscribed_topics(node, ctx.spec) if ctx.spec else []:
+        for delivery in ctx.deliveries_to(node.address):
             statements.append({
-                "Sid": f"AllowSnsTopic{topic.name.replace('-', '').replace('_', '')}",
+                "Sid": f"Allow{service_sid(delivery.service)}{logical_sid(delivery.source)}",
                 "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
+                "Principal": {"Service": delivery.service},
                 "Action": "sqs:SendMessage",
                 "Resource": Ref(node.address, "arn"),
-                "Condition": {"ArnEquals": {"aws:SourceArn": Ref(topic.address, "arn")}},
+                "Condition": delivery.condition(ctx.account_id),
             })
         policy = {"Version": "2012-10-17", "Statement": statements} if statements else None
         dead_letter = props.get("dead_letter")

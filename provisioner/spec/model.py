@@ -12,6 +12,7 @@ from provisioner.spec.schema import complete, kind_schema, schema_diagnostics
 
 OWNER_TAGS = ("provisioner:project", "provisioner:environment", "provisioner:resource")
 DEFAULT_REGION = "us-east-1"
+ACCOUNT_PLACEHOLDER = "{account_id}"   # in names; bound to the caller's account when a run starts
 SPEC_KEYS = ("version", "project", "environment", "region", "tags", "defaults")
 
 
@@ -44,6 +45,7 @@ class Spec:
     region: str
     tags: dict
     nodes: dict               # address -> ResourceNode, in spec order
+    registry: object = None
     warnings: list = field(default_factory=list)
 
     def owner_tags(self, node: ResourceNode) -> dict:
@@ -52,6 +54,14 @@ class Spec:
             "provisioner:environment": self.environment,
             "provisioner:resource": node.address,
         }
+
+    def bind_account(self, account_id: str) -> None:
+        for node in self.nodes.values():
+            node.physical_name = node.physical_name.replace(ACCOUNT_PLACEHOLDER, account_id)
+
+    @property
+    def needs_account(self) -> bool:
+        return any(ACCOUNT_PLACEHOLDER in n.physical_name for n in self.nodes.values())
 
     def node(self, address: str) -> ResourceNode:
         return self.nodes[address]
@@ -106,7 +116,8 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
         raise SpecError([env_diag])
     spec = Spec(
         file=file, document=doc, project=data["project"], environment=environment,
-        region=region or data.get("region") or DEFAULT_REGION, tags=dict(data.get("tags", {})), nodes={})
+        region=region or data.get("region") or DEFAULT_REGION, tags=dict(data.get("tags", {})), nodes={},
+        registry=registry)
 
     for key, value in spec.tags.items():
         if "${" in value:
@@ -153,7 +164,7 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
         diagnostics.extend(_check_references(node, spec, registry, doc))
         rule = registry[node.kind].name_rule if node.kind in registry else None
         if rule and node.address not in bad_names:
-            problem = rule.check(node.physical_name)
+            problem = rule.check(node.physical_name.replace(ACCOUNT_PLACEHOLDER, "0" * 12))
             if problem:
                 name_path = node.path + ("name",) if "name" in data[node.kind][node.name] else node.path
                 diagnostics.append(doc.diagnostic(name_path, problem))
@@ -185,8 +196,8 @@ def _cost_tags(spec: Spec) -> dict:
 def _default_name(template: str | None, spec: Spec, name: str) -> str:
     if template is None:
         return f"{spec.project}-{spec.environment}-{name}"
-    return (template.replace("{project}", spec.project)
-            .replace("{environment}", spec.environment).replace("{name}", name))
+    return (template.replace("{project}", spec.project).replace("{environment}", spec.environment)
+            .replace("{name}", name).replace("{region}", spec.region))
 
 
 def _check_environment_name(file: str, environment: str) -> Diagnostic | None:

@@ -1,0 +1,154 @@
+"""Grants: `{dynamodb_table: market, access: write}` compiled into exact least-privilege statements.
+
+Each (kind, access) maps to a documented, minimal action list on exact ARNs: a table and its
+`/index/*` when it has indexes, a bucket's objects under a prefix, a queue, a topic, a key, a log
+group's streams. A grant on a resource encrypted with a key of the spec adds the KMS actions that
+access needs on exactly that key.
+"""
+from __future__ import annotations
+
+from provisioner.spec.refs import Ref, Template
+
+# target field in a grant -> spec kind
+TARGETS = {
+    "dynamodb_table": "dynamodb_tables",
+    "s3_bucket": "s3_buckets",
+    "sqs_queue": "sqs_queues",
+    "sns_topic": "sns_topics",
+    "kms_key": "kms_keys",
+    "log_group": "log_groups",
+}
+
+DYNAMODB_READ = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+                 "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"]
+DYNAMODB_WRITE = ["dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
+                  "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+DYNAMODB_STREAM = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+S3_OBJECT_READ = ["s3:GetObject", "s3:GetObjectVersion"]
+S3_OBJECT_WRITE = ["s3:AbortMultipartUpload", "s3:PutObject"]
+SQS_SEND = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
+SQS_CONSUME = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+               "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
+KMS_DECRYPT = ["kms:Decrypt", "kms:DescribeKey"]
+KMS_ENCRYPT = ["kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
+
+# kind -> access -> documentation, used by the schema description and the README
+ACCESS_LEVELS = {
+    "dynamodb_tables": {
+        "read": "GetItem, BatchGetItem, Query, Scan, ConditionCheckItem, DescribeTable on the table and its indexes",
+        "write": "PutItem, UpdateItem, DeleteItem, BatchWriteItem, ConditionCheckItem, DescribeTable on the table",
+        "read_write": "read + write",
+        "stream": "DescribeStream, GetRecords, GetShardIterator on the table's streams (table/NAME/stream/*)",
+    },
+    "s3_buckets": {
+        "read": "GetObject, GetObjectVersion on objects under prefix; ListBucket on the bucket limited to prefix",
+        "write": "PutObject, AbortMultipartUpload on objects under prefix",
+        "read_write": "read + write + DeleteObject under prefix",
+        "delete": "DeleteObject under prefix",
+    },
+    "sqs_queues": {
+        "send": "SendMessage, GetQueueAttributes, GetQueueUrl",
+        "consume": "ReceiveMessage, DeleteMessage, ChangeMessageVisibility, GetQueueAttributes, GetQueueUrl",
+        "send_consume": "send + consume",
+    },
+    "sns_topics": {"publish": "Publish"},
+    "kms_keys": {
+        "decrypt": "Decrypt, DescribeKey",
+        "encrypt": "Encrypt, GenerateDataKey*, DescribeKey",
+        "encrypt_decrypt": "encrypt + decrypt",
+    },
+    "log_groups": {"write": "CreateLogStream, PutLogEvents on the group's streams"},
+}
+
+
+def grant_target(grant: dict) -> tuple[str, Ref]:
+    for field, kind in TARGETS.items():
+        if field in grant:
+            return kind, grant[field]
+    raise ValueError(f"grant without a target: {grant}")
+
+
+def _arn(ref: Ref, suffix: str = ""):
+    return Template((Ref(ref.address, "arn"), suffix)) if suffix else Ref(ref.address, "arn")
+
+
+def _statement(sid: str, actions, resources, condition=None) -> dict:
+    statement = {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)), "Resource": resources}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def _sid(*parts: str) -> str:
+    return "".join(p.replace("-", " ").replace("_", " ").title().replace(" ", "") for p in parts)[:100]
+
+
+def compile_grants(grants: list, spec) -> list[dict]:
+    """Statements for a list of grants (references stay Refs until the executor resolves them)."""
+    statements = []
+    for grant in grants:
+        kind, ref = grant_target(grant)
+        target = spec.nodes[ref.address]
+        access = grant["access"]
+        name = target.name
+        if kind == "dynamodb_tables":
+            resources = [_arn(ref)]
+            if access == "stream":
+                statements.append(_statement(_sid("Stream", name), DYNAMODB_STREAM, [_arn(ref, "/stream/*")]))
+            else:
+                actions = {"read": DYNAMODB_READ, "write": DYNAMODB_WRITE,
+                           "read_write": DYNAMODB_READ + DYNAMODB_WRITE}[access]
+                if target.props.get("global_indexes") or target.props.get("local_indexes"):
+                    resources.append(_arn(ref, "/index/*"))
+                statements.append(_statement(_sid("Table", name, access), actions, resources))
+            kms_actions = KMS_DECRYPT if access in ("read", "stream") else KMS_DECRYPT + KMS_ENCRYPT
+        elif kind == "s3_buckets":
+            prefix = grant.get("prefix", "")
+            objects = [_arn(ref, f"/{prefix}*")]
+            object_actions = {"read": S3_OBJECT_READ, "write": S3_OBJECT_WRITE, "delete": ["s3:DeleteObject"],
+                              "read_write": S3_OBJECT_READ + S3_OBJECT_WRITE + ["s3:DeleteObject"]}[access]
+            statements.append(_statement(_sid("Objects", name, prefix, access), object_actions, objects))
+            if access in ("read", "read_write"):
+                condition = {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None
+                statements.append(_statement(_sid("List", name, prefix), ["s3:ListBucket"], [_arn(ref)], condition))
+            kms_actions = KMS_DECRYPT if access == "read" else KMS_DECRYPT + KMS_ENCRYPT
+        elif kind == "sqs_queues":
+            actions = {"send": SQS_SEND, "consume": SQS_CONSUME, "send_consume": SQS_SEND + SQS_CONSUME}[access]
+            statements.append(_statement(_sid("Queue", name, access), actions, [_arn(ref)]))
+            kms_actions = {"send": KMS_ENCRYPT + ["kms:Decrypt"], "consume": KMS_DECRYPT,
+                           "send_consume": KMS_DECRYPT + KMS_ENCRYPT}[access]
+        elif kind == "sns_topics":
+            statements.append(_statement(_sid("Topic", name, access), ["sns:Publish"], [_arn(ref)]))
+            kms_actions = KMS_DECRYPT + ["kms:GenerateDataKey*"]
+        elif kind == "kms_keys":
+            actions = {"decrypt": KMS_DECRYPT, "encrypt": KMS_ENCRYPT,
+                       "encrypt_decrypt": KMS_DECRYPT + KMS_ENCRYPT}[access]
+            statements.append(_statement(_sid("Key", name, access), actions, [_arn(ref)]))
+            kms_actions = None
+        elif kind == "log_groups":
+            statements.append(_statement(_sid("Logs", name), ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                         [_arn(ref, ":log-stream:*")]))
+            kms_actions = None
+        else:  # pragma: no cover - the schema only allows the kinds above
+            raise ValueError(kind)
+        key = target.props.get("kms_key") or (target.props.get("encryption") or {}).get("kms_key")
+        if kms_actions and isinstance(key, Ref):
+            statements.append(_statement(_sid("Key", key.address.split(".", 1)[1], "for", name),
+                                         kms_actions, [Ref(key.address, "arn")]))
+    return _merge_same_sid(statements)
+
+
+def _merge_same_sid(statements: list[dict]) -> list[dict]:
+    """Two grants needing the same key or resource give one statement, not two with one Sid."""
+    merged: dict[str, dict] = {}
+    for statement in statements:
+        sid = statement["Sid"]
+        if sid in merged:
+            existing = merged[sid]
+            existing["Action"] = sorted(set(existing["Action"]) | set(statement["Action"]))
+            for resource in statement["Resource"]:
+                if resource not in existing["Resource"]:
+                    existing["Resource"].append(resource)
+        else:
+            merged[sid] = statement
+    return list(merged.values())

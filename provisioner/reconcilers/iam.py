@@ -1,0 +1,225 @@
+"""IAM roles: trust policy, inline policies (hand-written and compiled grants), managed policies,
+permissions boundary, session duration, tags. Discovered through IAM's own list calls (the
+Resource Groups Tagging API does not cover IAM)."""
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+from provisioner.aws import is_not_found
+from provisioner.grants import ACCESS_LEVELS, compile_grants, grant_target
+from provisioner.policy import canonical_policy, policy_json
+from provisioner.reconcilers.base import (
+    NameRule,
+    Observed,
+    OwnedResource,
+    Reconciler,
+    tag_changes,
+    tags_from_list,
+    tags_to_list,
+)
+
+NOT_FOUND = ("NoSuchEntity",)
+GRANTS_POLICY = "grants"
+
+
+def _document(value):
+    if isinstance(value, str):
+        return json.loads(urllib.parse.unquote(value))
+    return value
+
+
+def strip_lint_keys(document: dict | None) -> dict | None:
+    """Drop our `allow_wildcard` annotations: they are for the linter, not for AWS."""
+    if not document:
+        return document
+    statements = [{k: v for k, v in s.items() if k != "allow_wildcard"} for s in document.get("Statement", [])]
+    return {**document, "Statement": statements}
+
+
+class IamRoles(Reconciler):
+    kind = "iam_roles"
+    service = "iam"
+    attributes = frozenset({"arn", "name", "id"})
+    name_rule = NameRule(r"[\w+=,.@-]+", 1, 64, "an IAM role name",
+                         "letters, digits and + = , . @ _ -")
+    immutable = frozenset({"path"})
+    rank = 12
+
+    def validate(self, node, spec):
+        props, out = node.props, []
+        if not props["services"] and not props.get("assume_role_policy"):
+            out.append(((), "a role needs services (who may assume it) or an assume_role_policy", "error"))
+        if props["services"] and props.get("assume_role_policy"):
+            out.append((("assume_role_policy",), "give services or assume_role_policy, not both", "error"))
+        for name, document in props["policies"].items():
+            out.extend(self.lint(document, ("policies", name), spec, resource_policy=False))
+        for index, grant in enumerate(props["grants"]):
+            kind, ref = grant_target(grant)
+            levels = ACCESS_LEVELS[kind]
+            if grant["access"] not in levels:
+                out.append((("grants", index, "access"), f"access '{grant['access']}' does not apply to {kind}; "
+                                                         f"use one of: {', '.join(levels)}", "error"))
+            if "prefix" in grant and kind != "s3_buckets":
+                out.append((("grants", index, "prefix"), "prefix only applies to s3_bucket grants", "error"))
+            target = spec.nodes.get(ref.address)
+            if grant["access"] == "stream" and target is not None and target.props.get("stream") == "disabled":
+                out.append((("grants", index, "access"), f"table {target.name} has no stream (set stream:)", "error"))
+        if not any(s == "error" for _, _, s in out) and props["grants"]:
+            document = {"Version": "2012-10-17", "Statement": compile_grants(props["grants"], spec)}
+            out.extend(self.lint(document, ("grants",), spec, resource_policy=False))
+        return out
+
+    def arn(self, node, ctx):
+        return f"arn:{ctx.aws.partition}:iam::{ctx.account_id}:role{node.props['path']}{node.physical_name}"
+
+    def predicted_outputs(self, node, ctx):
+        return {"name": node.physical_name, "arn": self.arn(node, ctx)}
+
+    # --- desired ---
+    def desired(self, node, ctx):
+        props = node.props
+        trust = props.get("assume_role_policy") or {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": sorted(props["services"])},
+                           "Action": "sts:AssumeRole"}]}
+        inline = {name: strip_lint_keys(doc) for name, doc in props["policies"].items()}
+        if props["grants"]:
+            inline[GRANTS_POLICY] = {"Version": "2012-10-17",
+                                     "Statement": compile_grants(props["grants"], ctx.spec)}
+        return {
+            "path": props["path"],
+            "description": props["description"],
+            "max_session_duration": props["max_session_duration"],
+            "permissions_boundary": props.get("permissions_boundary"),
+            "trust_policy": None,
+            "inline_policies": {},
+            "managed_policies": sorted(props["managed_policies"]),
+            "tags": ctx.tags_for(node),
+            "_trust_document": strip_lint_keys(trust),
+            "_inline_documents": inline,
+        }
+
+    def normalize(self, desired):
+        return {**desired,
+                "trust_policy": canonical_policy(desired["_trust_document"]),
+                "inline_policies": {n: canonical_policy(d) for n, d in desired["_inline_documents"].items()}}
+
+    # --- read ---
+    def read(self, node, ctx):
+        client = ctx.client("iam")
+        try:
+            role = client.get_role(RoleName=node.physical_name)["Role"]
+        except Exception as exc:
+            if is_not_found(exc, *NOT_FOUND):
+                return None
+            raise
+        name = node.physical_name
+        tags = tags_from_list(role.get("Tags"))
+        inline = {}
+        for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
+            for policy_name in page["PolicyNames"]:
+                document = client.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+                inline[policy_name] = canonical_policy(_document(document))
+        managed = []
+        for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+            managed.extend(p["PolicyArn"] for p in page["AttachedPolicies"])
+        props = {
+            "path": role["Path"],
+            "description": role.get("Description", ""),
+            "max_session_duration": role.get("MaxSessionDuration", 3600),
+            "permissions_boundary": role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
+            "trust_policy": canonical_policy(_document(role["AssumeRolePolicyDocument"])),
+            "inline_policies": inline,
+            "managed_policies": sorted(managed),
+            "tags": tags,
+        }
+        return Observed(props, {"arn": role["Arn"], "name": name, "id": role["RoleId"]}, tags)
+
+    # --- write ---
+    def create(self, node, desired, ctx):
+        client = ctx.client("iam")
+        name = node.physical_name
+        request = {"RoleName": name, "Path": desired["path"], "Description": desired["description"],
+                   "AssumeRolePolicyDocument": policy_json(desired["_trust_document"]),
+                   "MaxSessionDuration": desired["max_session_duration"], "Tags": tags_to_list(desired["tags"])}
+        if desired["permissions_boundary"]:
+            request["PermissionsBoundary"] = desired["permissions_boundary"]
+        role = client.create_role(**request)["Role"]
+        for policy_name, document in sorted(desired["_inline_documents"].items()):
+            client.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=policy_json(document))
+        for arn in desired["managed_policies"]:
+            client.attach_role_policy(RoleName=name, PolicyArn=arn)
+        return {"arn": role["Arn"], "id": role["RoleId"]}
+
+    def update(self, node, desired, actual, diffs, ctx):
+        client = ctx.client("iam")
+        name = node.physical_name
+        have = actual.props
+        fields = {d.field for d in diffs}
+        if "trust_policy" in fields:
+            client.update_assume_role_policy(RoleName=name, PolicyDocument=policy_json(desired["_trust_document"]))
+        if fields & {"description", "max_session_duration"}:
+            client.update_role(RoleName=name, Description=desired["description"],
+                               MaxSessionDuration=desired["max_session_duration"])
+        if "permissions_boundary" in fields:
+            if desired["permissions_boundary"]:
+                client.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=desired["permissions_boundary"])
+            else:
+                client.delete_role_permissions_boundary(RoleName=name)
+        if "inline_policies" in fields:
+            for policy_name, document in sorted(desired["_inline_documents"].items()):
+                if have["inline_policies"].get(policy_name) != desired["inline_policies"][policy_name]:
+                    client.put_role_policy(RoleName=name, PolicyName=policy_name,
+                                           PolicyDocument=policy_json(document))
+            for policy_name in sorted(set(have["inline_policies"]) - set(desired["inline_policies"])):
+                client.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        if "managed_policies" in fields:
+            for arn in sorted(set(desired["managed_policies"]) - set(have["managed_policies"])):
+                client.attach_role_policy(RoleName=name, PolicyArn=arn)
+            for arn in sorted(set(have["managed_policies"]) - set(desired["managed_policies"])):
+                client.detach_role_policy(RoleName=name, PolicyArn=arn)
+        if "tags" in fields:
+            to_set, to_remove = tag_changes(desired["tags"], have["tags"])
+            if to_remove:
+                client.untag_role(RoleName=name, TagKeys=to_remove)
+            if to_set:
+                client.tag_role(RoleName=name, Tags=tags_to_list(to_set))
+        return {}
+
+    # --- delete / discover ---
+    def delete(self, resource, ctx):
+        client = ctx.client("iam")
+        name = resource.physical_id
+        try:
+            for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
+                for policy_name in page["PolicyNames"]:
+                    client.delete_role_policy(RoleName=name, PolicyName=policy_name)
+            for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+                for policy in page["AttachedPolicies"]:
+                    client.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+            for profile in client.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+                client.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"],
+                                                         RoleName=name)
+            if client.get_role(RoleName=name)["Role"].get("PermissionsBoundary"):
+                client.delete_role_permissions_boundary(RoleName=name)
+            client.delete_role(RoleName=name)
+        except Exception as exc:
+            if not is_not_found(exc, *NOT_FOUND):
+                raise
+
+    def discover(self, ctx):
+        """Roles whose name carries the project prefix (or that the spec names), checked by their tags."""
+        client = ctx.client("iam")
+        wanted = {n.physical_name for n in ctx.spec.nodes.values() if n.kind == self.kind} if ctx.spec else set()
+        prefix = f"{ctx.owner.project}-"
+        owned = []
+        for page in client.get_paginator("list_roles").paginate():
+            for role in page["Roles"]:
+                name = role["RoleName"]
+                if not (name.startswith(prefix) or name in wanted):
+                    continue
+                tags = tags_from_list(client.list_role_tags(RoleName=name).get("Tags"))
+                if ctx.owner.owns(tags):
+                    owned.append(OwnedResource(self.kind, tags.get("provisioner:resource", ""), name, role["Arn"]))
+        return owned
