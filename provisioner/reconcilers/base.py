@@ -221,5 +221,14 @@ def tag_changes(desired: dict, actual: dict) -> tuple[dict, list]:
     return to_set, to_remove
 
 
+def retag(desired: dict, actual: dict, untag, tag) -> None:
+    """Bring tags from actual to desired with the service's own calls: untag(keys), tag(dict)."""
+    to_set, to_remove = tag_changes(desired, actual)
+    if to_remove:
+        untag(to_remove)
+    if to_set:
+        tag(to_set)
+
+
 def changed_fields(diffs) -> set:
     return {d.field for d in diffs}

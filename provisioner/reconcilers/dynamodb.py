@@ -9,7 +9,7 @@ from provisioner.reconcilers.base import (
     Observed,
     OwnedResource,
     Reconciler,
-    tag_changes,
+    retag,
     tags_from_list,
     tags_to_list,
 )
@@ -352,12 +352,9 @@ class DynamoDbTables(Reconciler):
         if "contributor_insights" in fields:
             self._set_insights(client, name, desired["contributor_insights"], node, ctx)
         if "tags" in fields:
-            to_set, to_remove = tag_changes(desired["tags"], have["tags"])
             arn = actual.outputs["arn"]
-            if to_remove:
-                client.untag_resource(ResourceArn=arn, TagKeys=to_remove)
-            if to_set:
-                client.tag_resource(ResourceArn=arn, Tags=tags_to_list(to_set))
+            retag(desired["tags"], have["tags"], lambda keys: client.untag_resource(ResourceArn=arn, TagKeys=keys),
+                  lambda tags: client.tag_resource(ResourceArn=arn, Tags=tags_to_list(tags)))
         table = client.describe_table(TableName=name)["Table"] if "stream" in fields else None
         return {"stream_arn": table.get("LatestStreamArn")} if table and table.get("LatestStreamArn") else {}
 

@@ -14,7 +14,7 @@ from provisioner.reconcilers.base import (
     Observed,
     OwnedResource,
     Reconciler,
-    tag_changes,
+    retag,
     tags_from_list,
     tags_to_list,
 )
@@ -180,11 +180,8 @@ class IamRoles(Reconciler):
             for arn in sorted(set(have["managed_policies"]) - set(desired["managed_policies"])):
                 client.detach_role_policy(RoleName=name, PolicyArn=arn)
         if "tags" in fields:
-            to_set, to_remove = tag_changes(desired["tags"], have["tags"])
-            if to_remove:
-                client.untag_role(RoleName=name, TagKeys=to_remove)
-            if to_set:
-                client.tag_role(RoleName=name, Tags=tags_to_list(to_set))
+            retag(desired["tags"], have["tags"], lambda keys: client.untag_role(RoleName=name, TagKeys=keys),
+                  lambda tags: client.tag_role(RoleName=name, Tags=tags_to_list(tags)))
         return {}
 
     # --- delete / discover ---

@@ -10,8 +10,8 @@ from provisioner.reconcilers.base import (
     Observed,
     OwnedResource,
     Reconciler,
+    retag,
     service_key_statement,
-    tag_changes,
     tags_from_list,
     tags_to_list,
 )
@@ -159,11 +159,8 @@ class KmsKeys(Reconciler):
         if "alias" in fields:
             client.create_alias(AliasName=desired["alias"], TargetKeyId=key_id)
         if "tags" in fields:
-            to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
-            if to_remove:
-                client.untag_resource(KeyId=key_id, TagKeys=to_remove)
-            if to_set:
-                client.tag_resource(KeyId=key_id, Tags=tags_to_list(to_set, "TagKey", "TagValue"))
+            retag(desired["tags"], actual.props["tags"], lambda keys: client.untag_resource(KeyId=key_id, TagKeys=keys),
+                  lambda tags: client.tag_resource(KeyId=key_id, Tags=tags_to_list(tags, "TagKey", "TagValue")))
         return {}
 
     def _enable_rotation(self, client, key_id, period, ctx):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from provisioner.aws import is_not_found
-from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler, tag_changes
+from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler, retag
 
 NOT_FOUND = ("ResourceNotFoundException",)
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -93,12 +93,10 @@ class LogGroups(Reconciler):
             else:
                 client.disassociate_kms_key(logGroupName=name)
         if "tags" in fields:
-            to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
             arn = actual.outputs["arn"]
-            if to_remove:
-                client.untag_resource(resourceArn=arn, tagKeys=to_remove)
-            if to_set:
-                client.tag_resource(resourceArn=arn, tags=to_set)
+            retag(desired["tags"], actual.props["tags"],
+                  lambda keys: client.untag_resource(resourceArn=arn, tagKeys=keys),
+                  lambda tags: client.tag_resource(resourceArn=arn, tags=tags))
         return {}
 
     def owned_from_arn(self, arn, tags):

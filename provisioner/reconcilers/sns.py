@@ -12,8 +12,8 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     logical_sid,
+    retag,
     service_sid,
-    tag_changes,
     tags_from_list,
     tags_to_list,
 )
@@ -211,11 +211,9 @@ class SnsTopics(Reconciler):
         if "subscriptions" in fields:
             self._update_subscriptions(client, arn, desired, actual, ctx, node)
         if "tags" in fields:
-            to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
-            if to_remove:
-                client.untag_resource(ResourceArn=arn, TagKeys=to_remove)
-            if to_set:
-                client.tag_resource(ResourceArn=arn, Tags=tags_to_list(to_set))
+            retag(desired["tags"], actual.props["tags"],
+                  lambda keys: client.untag_resource(ResourceArn=arn, TagKeys=keys),
+                  lambda tags: client.tag_resource(ResourceArn=arn, Tags=tags_to_list(tags)))
         return {}
 
     def _update_subscriptions(self, client, topic_arn, desired, actual, ctx, node):

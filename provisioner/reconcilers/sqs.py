@@ -11,8 +11,8 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     logical_sid,
+    retag,
     service_sid,
-    tag_changes,
 )
 from provisioner.spec.refs import Ref
 
@@ -184,11 +184,8 @@ class SqsQueues(Reconciler):
                 attrs["Policy"] = actual.outputs["_policy"]
             client.set_queue_attributes(QueueUrl=url, Attributes=attrs)
         if any(d.field == "tags" for d in diffs):
-            to_set, to_remove = tag_changes(desired["tags"], actual.props["tags"])
-            if to_remove:
-                client.untag_queue(QueueUrl=url, TagKeys=to_remove)
-            if to_set:
-                client.tag_queue(QueueUrl=url, Tags=to_set)
+            retag(desired["tags"], actual.props["tags"], lambda keys: client.untag_queue(QueueUrl=url, TagKeys=keys),
+                  lambda tags: client.tag_queue(QueueUrl=url, Tags=tags))
         return {}
 
     # --- delete / discover ---
