@@ -7,6 +7,7 @@ import os
 import threading
 
 import boto3
+import botocore.exceptions
 from botocore.config import Config
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
@@ -127,6 +128,16 @@ def error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code", "")
     return ""
+
+
+def unless_missing(call, *codes: str, default=None, **kwargs):
+    """call(**kwargs), or default when AWS answers with one of the not-found codes: missing is a value."""
+    try:
+        return call(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in codes:
+            return default
+        raise
 
 
 def is_not_found(exc: Exception, *codes: str) -> bool:

@@ -1,7 +1,7 @@
 """DynamoDB tables: keys, billing, indexes, streams, TTL, PITR, SSE, contributor insights, protection."""
 from __future__ import annotations
 
-from provisioner.aws import error_code, eventually, is_not_found
+from provisioner.aws import error_code, eventually, unless_missing
 from provisioner.errors import NotEmulated, RefusedError
 from provisioner.reconcilers.base import (
     NOT_RETURNED,
@@ -145,12 +145,10 @@ class DynamoDbTables(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("dynamodb")
         name = node.physical_name
-        try:
-            table = client.describe_table(TableName=name)["Table"]
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return None
-            raise
+        found = unless_missing(client.describe_table, *NOT_FOUND, TableName=name)
+        if found is None:
+            return None
+        table = found["Table"]
         arn = table["TableArn"]
         tags = self._tags(client, arn)
         warnings = []
@@ -407,12 +405,10 @@ class DynamoDbTables(Reconciler):
 
     def delete(self, resource, ctx):
         client = ctx.client("dynamodb")
-        try:
-            table = client.describe_table(TableName=resource.physical_id)["Table"]
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return
-            raise
+        found = unless_missing(client.describe_table, *NOT_FOUND, TableName=resource.physical_id)
+        if found is None:
+            return
+        table = found["Table"]
         if table.get("DeletionProtectionEnabled"):
             raise RefusedError(f"table {resource.physical_id} has deletion_protection enabled; set "
                                "deletion_protection: false and apply before deleting it")
@@ -420,12 +416,8 @@ class DynamoDbTables(Reconciler):
         client.get_waiter("table_not_exists").wait(TableName=resource.physical_id, WaiterConfig=WAIT)
 
     def has_data(self, resource, ctx):
-        try:
-            page = ctx.client("dynamodb").scan(TableName=resource.physical_id, Limit=1, Select="COUNT")
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return False
-            raise
+        page = unless_missing(ctx.client("dynamodb").scan, *NOT_FOUND, default={},
+                              TableName=resource.physical_id, Limit=1, Select="COUNT")
         return page.get("Count", 0) > 0 or "LastEvaluatedKey" in page
 
 

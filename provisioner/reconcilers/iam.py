@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from provisioner.aws import is_not_found
+from provisioner.aws import is_not_found, unless_missing
 from provisioner.grants import ACCESS_LEVELS, compile_grants, grant_target
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
@@ -108,12 +108,10 @@ class IamRoles(Reconciler):
     # --- read ---
     def read(self, node, ctx):
         client = ctx.client("iam")
-        try:
-            role = client.get_role(RoleName=node.physical_name)["Role"]
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return None
-            raise
+        found = unless_missing(client.get_role, *NOT_FOUND, RoleName=node.physical_name)
+        if found is None:
+            return None
+        role = found["Role"]
         name = node.physical_name
         tags = tags_from_list(role.get("Tags"))
         inline = {}

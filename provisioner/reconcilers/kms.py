@@ -1,7 +1,7 @@
 """KMS keys: found by alias alias/{physical name} (and, for a half-created key, by ownership tags)."""
 from __future__ import annotations
 
-from provisioner.aws import is_not_found
+from provisioner.aws import is_not_found, unless_missing
 from provisioner.errors import NotEmulated
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
@@ -174,13 +174,8 @@ class KmsKeys(Reconciler):
     def delete(self, resource: OwnedResource, ctx):
         client = ctx.client("kms")
         key_id = resource.physical_id
-        try:
-            meta = client.describe_key(KeyId=key_id)["KeyMetadata"]
-        except Exception as exc:
-            if is_not_found(exc, "NotFoundException"):
-                return
-            raise
-        if meta["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+        found = unless_missing(client.describe_key, "NotFoundException", KeyId=key_id)
+        if found is None or found["KeyMetadata"]["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
             return
         tags = tags_from_list(client.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
         for alias in client.list_aliases(KeyId=key_id).get("Aliases", []):
@@ -194,12 +189,7 @@ class KmsKeys(Reconciler):
         owned = []
         for arn, tags in ctx.tagged_resources(self.matches_arn):
             key_id = arn.rsplit("/", 1)[-1]
-            try:
-                state = client.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]
-            except Exception as exc:
-                if is_not_found(exc, "NotFoundException"):
-                    continue
-                raise
-            if state not in ("PendingDeletion", "PendingReplicaDeletion"):
+            found = unless_missing(client.describe_key, "NotFoundException", KeyId=key_id)
+            if found and found["KeyMetadata"]["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
                 owned.append(OwnedResource(self.kind, tags.get("provisioner:resource", ""), key_id, arn))
         return owned

@@ -1,7 +1,7 @@
 """CloudWatch Logs log groups: retention, KMS key, class, tags."""
 from __future__ import annotations
 
-from provisioner.aws import is_not_found
+from provisioner.aws import unless_missing
 from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler, retag
 
 NOT_FOUND = ("ResourceNotFoundException",)
@@ -104,8 +104,4 @@ class LogGroups(Reconciler):
         return OwnedResource(self.kind, tags.get("provisioner:resource", ""), name, arn.removesuffix(":*"))
 
     def delete(self, resource, ctx):
-        try:
-            ctx.client("logs").delete_log_group(logGroupName=resource.physical_id)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
+        unless_missing(ctx.client("logs").delete_log_group, *NOT_FOUND, logGroupName=resource.physical_id)

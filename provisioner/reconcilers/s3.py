@@ -6,7 +6,7 @@ policy (a deny-insecure-transport statement would otherwise lock an emulator out
 """
 from __future__ import annotations
 
-from provisioner.aws import eventually, is_not_found
+from provisioner.aws import eventually, is_not_found, unless_missing
 from provisioner.errors import ProvisionerError
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
@@ -26,10 +26,6 @@ NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
 TARGET_KINDS = {"sqs_queue": ("sqs_queues", "QueueConfigurations", "QueueArn"),
                 "sns_topic": ("sns_topics", "TopicConfigurations", "TopicArn"),
                 "function": ("lambda_functions", "LambdaFunctionConfigurations", "LambdaFunctionArn")}
-
-
-def _missing(exc, *codes):
-    return is_not_found(exc, *codes)
 
 
 class S3Buckets(Reconciler):
@@ -172,9 +168,9 @@ class S3Buckets(Reconciler):
         try:
             tag_set = client.get_bucket_tagging(Bucket=name).get("TagSet", [])
         except Exception as exc:
-            if _missing(exc, *NO_BUCKET):
+            if is_not_found(exc, *NO_BUCKET):
                 return None
-            if not _missing(exc, "NoSuchTagSet"):
+            if not is_not_found(exc, "NoSuchTagSet"):
                 raise
             tag_set = []
         tags = tags_from_list(tag_set)
@@ -192,34 +188,25 @@ class S3Buckets(Reconciler):
         return Observed(props, self.predicted_outputs(node, ctx), tags)
 
     def _read_encryption(self, client, name):
-        try:
-            rules = client.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
-        except Exception as exc:
-            if _missing(exc, "ServerSideEncryptionConfigurationNotFoundError"):
-                return None
-            raise
+        found = unless_missing(client.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError",
+                               Bucket=name)
+        if found is None:
+            return None
+        rules = found["ServerSideEncryptionConfiguration"]["Rules"]
         default = rules[0].get("ApplyServerSideEncryptionByDefault", {})
         kms = default.get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse")
         return {"algorithm": default.get("SSEAlgorithm"), "kms_key": default.get("KMSMasterKeyID") if kms else None,
                 "bucket_key": bool(rules[0].get("BucketKeyEnabled")) if kms else False}
 
     def _read_public_access_block(self, client, name):
-        try:
-            block = client.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-        except Exception as exc:
-            if _missing(exc, "NoSuchPublicAccessBlockConfiguration"):
-                block = {}
-            else:
-                raise
+        found = unless_missing(client.get_public_access_block, "NoSuchPublicAccessBlockConfiguration",
+                               default={}, Bucket=name)
+        block = found.get("PublicAccessBlockConfiguration", {})
         return {field: bool(block.get(key, False)) for field, key in PUBLIC_ACCESS_BLOCK.items()}
 
     def _read_lifecycle(self, client, name, ctx):
-        try:
-            rules = client.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
-        except Exception as exc:
-            if _missing(exc, "NoSuchLifecycleConfiguration"):
-                return {}
-            raise
+        rules = unless_missing(client.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration",
+                               default={}, Bucket=name).get("Rules", [])
         out = {}
         for rule in rules:
             found = rule.get("Filter", {})
@@ -246,20 +233,12 @@ class S3Buckets(Reconciler):
         return out
 
     def _read_policy(self, client, name):
-        try:
-            return canonical_policy(client.get_bucket_policy(Bucket=name)["Policy"])
-        except Exception as exc:
-            if _missing(exc, "NoSuchBucketPolicy"):
-                return None
-            raise
+        found = unless_missing(client.get_bucket_policy, "NoSuchBucketPolicy", default={}, Bucket=name)
+        return canonical_policy(found.get("Policy"))
 
     def _read_cors(self, client, name):
-        try:
-            rules = client.get_bucket_cors(Bucket=name)["CORSRules"]
-        except Exception as exc:
-            if _missing(exc, "NoSuchCORSConfiguration"):
-                return []
-            raise
+        rules = unless_missing(client.get_bucket_cors, "NoSuchCORSConfiguration", default={},
+                               Bucket=name).get("CORSRules", [])
         return [{"allowed_origins": sorted(r.get("AllowedOrigins", [])),
                  "allowed_methods": sorted(r.get("AllowedMethods", [])),
                  "allowed_headers": sorted(r.get("AllowedHeaders", [])),
@@ -396,7 +375,7 @@ class S3Buckets(Reconciler):
             self._empty(client, name)
             client.delete_bucket(Bucket=name)
         except Exception as exc:
-            if not _missing(exc, *NO_BUCKET):
+            if not is_not_found(exc, *NO_BUCKET):
                 raise
 
     def _empty(self, client, name):
@@ -411,12 +390,8 @@ class S3Buckets(Reconciler):
                                        f"{error.get('Message')}")
 
     def has_data(self, resource, ctx):
-        try:
-            page = ctx.client("s3").list_object_versions(Bucket=resource.physical_id, MaxKeys=1)
-        except Exception as exc:
-            if _missing(exc, *NO_BUCKET):
-                return False
-            raise
+        page = unless_missing(ctx.client("s3").list_object_versions, *NO_BUCKET, default={},
+                              Bucket=resource.physical_id, MaxKeys=1)
         return bool(page.get("Versions") or page.get("DeleteMarkers"))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from provisioner.aws import is_not_found
+from provisioner.aws import unless_missing
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
     Delivery,
@@ -126,12 +126,10 @@ class SnsTopics(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("sns")
         arn = ctx.aws.arn("sns", node.physical_name)
-        try:
-            attrs = client.get_topic_attributes(TopicArn=arn)["Attributes"]
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return None
-            raise
+        found = unless_missing(client.get_topic_attributes, *NOT_FOUND, TopicArn=arn)
+        if found is None:
+            return None
+        attrs = found["Attributes"]
         tags = tags_from_list(client.list_tags_for_resource(ResourceArn=arn).get("Tags"))
         fifo = attrs.get("FifoTopic") == "true"
         subscriptions = self._subscriptions(client, arn)
@@ -252,8 +250,4 @@ class SnsTopics(Reconciler):
 
     def delete(self, resource, ctx):
         client = ctx.client("sns")
-        try:
-            client.delete_topic(TopicArn=resource.arn)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
+        unless_missing(client.delete_topic, *NOT_FOUND, TopicArn=resource.arn)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from provisioner.aws import eventually, is_not_found
+from provisioner.aws import eventually, unless_missing
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
     NameRule,
@@ -103,12 +103,9 @@ class SqsQueues(Reconciler):
     # --- read ---
     def read(self, node, ctx):
         client = ctx.client("sqs")
-        try:
-            url = client.get_queue_url(QueueName=node.physical_name)["QueueUrl"]
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return None
-            raise
+        url = self._url(node.physical_name, ctx)
+        if url is None:
+            return None
         attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         tags = {k: v for k, v in client.list_queue_tags(QueueUrl=url).get("Tags", {}).items()
                 if not k.startswith("aws:")}
@@ -192,26 +189,18 @@ class SqsQueues(Reconciler):
     def owned_from_arn(self, arn, tags):
         return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
 
-    def _url(self, resource, ctx):
-        try:
-            return ctx.client("sqs").get_queue_url(QueueName=resource.physical_id)["QueueUrl"]
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return None
-            raise
+    def _url(self, name, ctx):
+        return unless_missing(ctx.client("sqs").get_queue_url, *NOT_FOUND, default={},
+                              QueueName=name).get("QueueUrl")
 
     def delete(self, resource, ctx):
-        url = self._url(resource, ctx)
+        url = self._url(resource.physical_id, ctx)
         if url is None:
             return
-        try:
-            ctx.client("sqs").delete_queue(QueueUrl=url)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
+        unless_missing(ctx.client("sqs").delete_queue, *NOT_FOUND, QueueUrl=url)
 
     def has_data(self, resource, ctx):
-        url = self._url(resource, ctx)
+        url = self._url(resource.physical_id, ctx)
         if url is None:
             return False
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
