@@ -7,6 +7,8 @@ access needs on exactly that key.
 """
 from __future__ import annotations
 
+import re
+
 from provisioner.spec.refs import Ref, Template
 
 # target field in a grant -> spec kind
@@ -80,7 +82,9 @@ def _statement(sid: str, actions, resources, condition=None) -> dict:
 
 
 def _sid(*parts: str) -> str:
-    return "".join(p.replace("-", " ").replace("_", " ").title().replace(" ", "") for p in parts)[:100]
+    """IAM accepts only letters and digits in a Sid."""
+    words = re.split(r"[^A-Za-z0-9]+", " ".join(parts))
+    return "".join(w[:1].upper() + w[1:] for w in words)[:100]
 
 
 def compile_grants(grants: list, spec) -> list[dict]:
@@ -123,7 +127,7 @@ def compile_grants(grants: list, spec) -> list[dict]:
         elif kind == "kms_keys":
             actions = {"decrypt": KMS_DECRYPT, "encrypt": KMS_ENCRYPT,
                        "encrypt_decrypt": KMS_DECRYPT + KMS_ENCRYPT}[access]
-            statements.append(_statement(_sid("Key", name, access), actions, [_arn(ref)]))
+            statements.append(_statement(_sid("Key", name), actions, [_arn(ref)]))
             kms_actions = None
         elif kind == "log_groups":
             statements.append(_statement(_sid("Logs", name), ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -133,22 +137,38 @@ def compile_grants(grants: list, spec) -> list[dict]:
             raise ValueError(kind)
         key = target.props.get("kms_key") or (target.props.get("encryption") or {}).get("kms_key")
         if kms_actions and isinstance(key, Ref):
-            statements.append(_statement(_sid("Key", key.address.split(".", 1)[1], "for", name),
+            statements.append(_statement(_sid("Key", key.address.split(".", 1)[1]),
                                          kms_actions, [Ref(key.address, "arn")]))
     return _merge_same_sid(statements)
 
 
 def _merge_same_sid(statements: list[dict]) -> list[dict]:
-    """Two grants needing the same key or resource give one statement, not two with one Sid."""
+    """Statements with one Sid become one when that grants nothing more than the parts did.
+
+    Same resources: the actions are joined (three grants on resources encrypted with one key give
+    one statement on that key). Same actions: the resources are joined. Anything else keeps its
+    own statement under a numbered Sid, since a join would allow every action on every resource.
+    """
     merged: dict[str, dict] = {}
     for statement in statements:
         sid = statement["Sid"]
-        if sid in merged:
-            existing = merged[sid]
-            existing["Action"] = sorted(set(existing["Action"]) | set(statement["Action"]))
-            for resource in statement["Resource"]:
-                if resource not in existing["Resource"]:
-                    existing["Resource"].append(resource)
-        else:
+        existing = merged.get(sid)
+        if existing is None:
             merged[sid] = statement
+        elif existing.get("Condition") != statement.get("Condition"):
+            merged[_free_sid(sid, merged)] = {**statement, "Sid": _free_sid(sid, merged)}
+        elif existing["Resource"] == statement["Resource"]:
+            existing["Action"] = sorted(set(existing["Action"]) | set(statement["Action"]))
+        elif existing["Action"] == statement["Action"]:
+            existing["Resource"] += [r for r in statement["Resource"] if r not in existing["Resource"]]
+        else:
+            free = _free_sid(sid, merged)
+            merged[free] = {**statement, "Sid": free}
     return list(merged.values())
+
+
+def _free_sid(sid: str, taken: dict) -> str:
+    number = 2
+    while f"{sid}{number}" in taken:
+        number += 1
+    return f"{sid}{number}"

@@ -23,8 +23,17 @@ def value_text(value) -> str:
     if value is None:
         return "null"
     if isinstance(value, (dict, list, bool, int, float)):
-        return json.dumps(value, sort_keys=True, default=str)
+        return json.dumps(_without_unset(value), sort_keys=True, default=str)
     return str(value)
+
+
+def _without_unset(value):
+    """A whole resource part shown as one value: its unset (null or empty) settings are noise."""
+    if isinstance(value, dict):
+        return {k: _without_unset(v) for k, v in value.items() if v not in (None, [], {}, "")}
+    if isinstance(value, list):
+        return [_without_unset(v) for v in value]
+    return value
 
 
 def json_value(value):

@@ -44,6 +44,7 @@ class IamRoles(Reconciler):
     name_rule = NameRule(r"[\w+=,.@-]+", 1, 64, "an IAM role name",
                          "letters, digits and + = , . @ _ -")
     immutable = frozenset({"path"})
+    derived_fields = frozenset({"trust_policy", "inline_policies"})
     rank = 12
 
     def validate(self, node, spec):

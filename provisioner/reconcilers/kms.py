@@ -27,6 +27,7 @@ class KmsKeys(Reconciler):
     name_rule = NameRule(r"[A-Za-z0-9/_-]+", 1, 250, "a KMS alias name (after alias/)",
                          "letters, digits, '/', '_' and '-'")
     write_only = frozenset({"deletion_window_days", "allow_services"})
+    derived_fields = frozenset({"key_state", "alias"})
     tagging_type = "kms:key"
     rank = 10
 

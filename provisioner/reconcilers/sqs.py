@@ -32,6 +32,7 @@ class SqsQueues(Reconciler):
     attributes = frozenset({"arn", "url", "name"})
     name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 80, "an SQS queue name",
                          "letters, digits, '_' and '-', optionally ending in .fifo")
+    derived_fields = frozenset({"sqs_managed_sse"})
     immutable = frozenset({"fifo"})
     tagging_type = "sqs"
     rank = 20

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from provisioner.errors import Diagnostic, SpecError
 from provisioner.spec.loader import Document, format_path, load_document
 from provisioner.spec.refs import Ref, RefSyntaxError, Template, find_refs, parse_string
-from provisioner.spec.schema import complete, kind_schema, schema_diagnostics
+from provisioner.spec.schema import complete, kind_schema, property_names, schema_diagnostics
 
 OWNER_TAGS = ("provisioner:project", "provisioner:environment", "provisioner:resource")
 DEFAULT_REGION = "us-east-1"
@@ -144,6 +144,7 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
                 diagnostics.append(doc.diagnostic(path + ("name",), (
                     "references are not allowed in name; use the placeholders {project}, {environment} "
                     "and {name}")))
+            diagnostics.extend(_check_ignore_changes(reconciler, path, ignore_changes, doc))
             props = _parse_strings(props, path, doc, diagnostics)
             for field_path, target_kind in typed_refs:
                 value = _get(props, field_path)
@@ -206,6 +207,18 @@ def _check_environment_name(file: str, environment: str) -> Diagnostic | None:
         return Diagnostic(file, None, "environment",
                           f"environment '{environment}' must be 1-32 lower-case letters, digits and hyphens")
     return None
+
+
+def _check_ignore_changes(reconciler, path: tuple, fields: list, doc: Document) -> list[Diagnostic]:
+    known = compared_fields(reconciler)
+    return [doc.diagnostic(path + ("ignore_changes", index), (
+                f"'{field}' is not a field of {reconciler.kind} (fields: {', '.join(sorted(known))})"))
+            for index, field in enumerate(fields) if field.split(".", 1)[0] not in known]
+
+
+def compared_fields(reconciler) -> set[str]:
+    """Top-level fields diff can name for this kind, and so the ones ignore_changes may name."""
+    return (property_names(reconciler.kind) | reconciler.derived_fields) - {"name", "ignore_changes"}
 
 
 def _check_references(node: ResourceNode, spec: Spec, registry, doc: Document) -> list[Diagnostic]:

@@ -172,5 +172,16 @@ def complete(schema: dict, instance, path: Path = (), refs: list | None = None):
 _NO_DEFAULT = object()
 
 
+def property_names(kind: str) -> set[str]:
+    """The top-level fields a resource of this kind accepts (the common ones included)."""
+    names: set = set()
+    pending = [kind_schema(kind)]
+    while pending:
+        schema = _resolve(pending.pop())
+        names.update(schema.get("properties", {}))
+        pending.extend(schema.get("allOf", []))
+    return names
+
+
 def kind_schema(kind: str) -> dict:
     return load_schema()["properties"][kind]["additionalProperties"]

@@ -89,4 +89,11 @@ def owned_arns(boto, project: str, environment: str) -> list[str]:
                 if state == "PendingDeletion":
                     continue
             arns.append(arn)
+    iam = boto("iam")   # the Tagging API does not cover IAM
+    for page in iam.get_paginator("list_roles").paginate():
+        for role in page["Roles"]:
+            tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+            if tags.get("provisioner:project") == project and tags.get("provisioner:environment") == environment:
+                if role["Arn"] not in arns:
+                    arns.append(role["Arn"])
     return arns

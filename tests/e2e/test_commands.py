@@ -11,7 +11,8 @@ SPEC = ROOT / "specs" / "example.yaml"
 def _without_topic(tmp_path):
     text = SPEC.read_text()
     text = re.sub(r"\nsns_topics:\n(  .*\n|\s*\n)*?(?=dynamodb_tables:)", "\n", text)
-    assert "sns_topics" not in text
+    text = re.sub(r".*\{sns_topic: order-events.*\n", "", text)
+    assert "sns_topics" not in text and "order-events" not in text
     path = tmp_path / "no-topic.yaml"
     path.write_text(text)
     return path
@@ -61,14 +62,14 @@ def test_environment_override_gives_an_isolated_copy(cli, boto):
     assert cli("apply", SPEC, "--yes").code == 0
     copy = cli("apply", SPEC, "--yes", "--environment", "pr-42")
     assert copy.code == 0, copy
-    assert "5 created" in copy.out
+    assert "8 created" in copy.out
     boto("sqs").get_queue_url(QueueName="shop-pr-42-orders")
     by_env_var = cli("diff", SPEC, env={"PROVISIONER_ENVIRONMENT": "pr-42"})
     assert by_env_var.code == 0, by_env_var
     destroyed = cli("destroy", "--project", "shop", "--environment", "pr-42", "--yes")
     assert destroyed.code == 0, destroyed
     assert owned_arns(boto, "shop", "pr-42") == []
-    assert len(owned_arns(boto, "shop", "dev")) == 5
+    assert len(owned_arns(boto, "shop", "dev")) == 8
     assert cli("diff", SPEC).code == 0
 
 
@@ -78,7 +79,8 @@ def test_destroy_dry_run_lists_exactly_what_destroy_deletes(cli):
     assert dry.code == 0, dry
     listed = sorted(c["address"] for c in dry.json()["changes"])
     assert listed == sorted(["kms_keys.data", "sqs_queues.orders", "sqs_queues.orders-dlq",
-                             "sns_topics.order-events", "dynamodb_tables.orders"])
+                             "sns_topics.order-events", "dynamodb_tables.orders", "s3_buckets.receipts",
+                             "log_groups.order-worker", "iam_roles.order-worker"])
     done = cli("destroy", SPEC, "--yes")
     assert done.code == 0
     for address in listed:

@@ -6,6 +6,8 @@ import json
 from tests.e2e.conftest import ROOT, owned_arns
 
 SPEC = ROOT / "specs" / "example.yaml"
+BUCKET = "shop-dev-receipts-123456789012"
+ROLE = "shop-dev-order-worker"
 
 
 def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto):
@@ -13,11 +15,11 @@ def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto)
 
     first = cli("diff", SPEC)
     assert first.code == 2, first
-    assert "5 to create" in first.out
+    assert "8 to create" in first.out
 
     applied = cli("apply", SPEC, "--yes")
     assert applied.code == 0, applied
-    assert "5 created" in applied.out
+    assert "8 created" in applied.out
 
     in_sync = cli("diff", SPEC)
     assert in_sync.code == 0, in_sync
@@ -36,16 +38,30 @@ def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto)
     assert drift.code == 2, drift
     assert "sqs_queues.orders.retention_seconds: 60 -> 345600" in drift.out
 
+    s3 = boto("s3")
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Suspended"})
+    s3.delete_bucket_lifecycle(Bucket=BUCKET)
+    iam = boto("iam")
+    iam.put_role_policy(RoleName="shop-dev-order-worker", PolicyName="grants", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}))
+    drift = cli("diff", SPEC)
+    assert drift.code == 2, drift
+    assert "s3_buckets.receipts.versioning: Suspended -> Enabled" in drift.out
+    assert "s3_buckets.receipts.lifecycle" in drift.out
+    assert "iam_roles.order-worker.inline_policies.grants.Statement.QueueOrdersConsume: (absent)" in drift.out
+
     repaired = cli("apply", SPEC, "--yes")
     assert repaired.code == 0, repaired
-    assert "1 updated" in repaired.out
+    assert "3 updated" in repaired.out
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])["Attributes"]
     assert attrs["MessageRetentionPeriod"] == "345600"
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
     assert cli("diff", SPEC).code == 0
 
     destroyed = cli("destroy", SPEC, "--yes")
     assert destroyed.code == 0, destroyed
-    assert "5 deleted" in destroyed.out
+    assert "8 deleted" in destroyed.out
     assert owned_arns(boto, "shop", "dev") == []
     assert boto("kms").list_aliases()["Aliases"] == [] or all(
         a["AliasName"] != "alias/shop-dev-data" for a in boto("kms").list_aliases()["Aliases"])
@@ -66,7 +82,8 @@ def test_deployed_settings_match_the_spec(cli, boto):
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["maxReceiveCount"] == 3 and redrive["deadLetterTargetArn"].endswith(":shop-dev-orders-dlq")
     policy = json.loads(attrs["Policy"])
-    assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(":shop-dev-order-events")
+    sources = [s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in policy["Statement"]]
+    assert sorted(sources) == ["arn:aws:s3:::" + BUCKET, "arn:aws:sns:us-east-1:123456789012:shop-dev-order-events"]
 
     table = boto("dynamodb").describe_table(TableName="shop-dev-orders")["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -83,6 +100,41 @@ def test_deployed_settings_match_the_spec(cli, boto):
     tags = {t["Key"]: t["Value"] for t in boto("sns").list_tags_for_resource(ResourceArn=topic_arn)["Tags"]}
     assert tags["provisioner:resource"] == "sns_topics.order-events"
     assert tags["CostCenter"] == "engineering" and tags["ManagedBy"] == "provisioner"
+
+    s3 = boto("s3")
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
+    assert rule["BucketKeyEnabled"] is True
+    block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]}
+    assert rules["expire-scratch"]["Expiration"] == {"Days": 7}
+    assert rules["archive"]["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
+    assert rules["old-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rules["old-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    notification = s3.get_bucket_notification_configuration(Bucket=BUCKET)["QueueConfigurations"][0]
+    assert notification["QueueArn"].endswith(":shop-dev-orders")
+    assert notification["Events"] == ["s3:ObjectCreated:*"]
+    filters = {f["Name"].lower(): f["Value"] for f in notification["Filter"]["Key"]["FilterRules"]}
+    assert filters == {"prefix": "incoming/", "suffix": ".json"}
+    bucket_policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in bucket_policy["Statement"])
+    queue_policy = json.loads(attrs["Policy"])
+    assert any(s["Principal"] == {"Service": "s3.amazonaws.com"} for s in queue_policy["Statement"])
+
+    iam = boto("iam")
+    trust = iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"]["Service"] in ("lambda.amazonaws.com", ["lambda.amazonaws.com"])
+    grants = iam.get_role_policy(RoleName=ROLE, PolicyName="grants")["PolicyDocument"]["Statement"]
+    resources = [r for s in grants for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])]
+    assert "*" not in resources
+    assert f"arn:aws:s3:::{BUCKET}/incoming/*" in resources
+    assert not any(a.endswith(":*") for s in grants for a in s["Action"])
+
+    group = boto("logs").describe_log_groups(logGroupNamePrefix="shop-dev-order-worker")["logGroups"][0]
+    assert group["retentionInDays"] == 30 and group["kmsKeyId"] == key_arn
 
     outputs = cli("outputs", SPEC)
     assert outputs.code == 0, outputs

@@ -87,12 +87,13 @@ def test_grants_compile_to_exact_actions_on_exact_arns(write_spec, engine, aws):
     assert table["Action"] == sorted(set(DYNAMODB_READ + DYNAMODB_WRITE))
     table_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/shop-dev-market"
     assert table["Resource"] == [table_arn, table_arn + "/index/*"]
-    objects = statements["ObjectsDataIncoming/Read"]
+    assert all(sid.isalnum() for sid in statements)   # IAM rejects any other Sid
+    objects = statements["ObjectsDataIncomingRead"]
     assert objects["Action"] == sorted(S3_OBJECT_READ)
     assert objects["Resource"] == [f"arn:aws:s3:::{BUCKET}/incoming/*"]
-    listing = statements["ListDataIncoming/"]
+    listing = statements["ListDataIncoming"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*"]}}
-    assert statements["KeyDataForData"]["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
+    assert statements["KeyData"]["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
     for statement in statements.values():
         assert "*" not in statement["Resource"]
 
@@ -230,3 +231,15 @@ def test_generated_grant_policies_are_clean_under_every_access_level(write_spec)
     """)
     spec = load_spec(str(path), default_registry())   # lints the compiled policy with parliament
     assert not spec.warnings
+
+
+def test_every_compared_field_can_be_named_in_ignore_changes(write_spec, engine, aws):
+    """ignore_changes is validated against compared_fields: it must cover what diff compares."""
+    from provisioner.spec.model import compared_fields
+    from tests.e2e.conftest import ROOT
+    registry = default_registry()
+    for spec_path in (write_spec(SPEC), ROOT / "specs" / "example.yaml"):
+        plan = engine(spec_path).plan()
+        for change in plan.changes:
+            fields = {k for k in change.desired if not k.startswith("_")}
+            assert fields <= compared_fields(registry[change.kind]), change.address

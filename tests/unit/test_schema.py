@@ -88,7 +88,8 @@ def test_schema_command_prints_the_packaged_schema():
 def test_example_spec_is_valid():
     spec = load_spec(str(ROOT / "specs" / "example.yaml"), default_registry())
     assert set(spec.nodes) == {"kms_keys.data", "sqs_queues.orders-dlq", "sqs_queues.orders",
-                               "sns_topics.order-events", "dynamodb_tables.orders"}
+                               "sns_topics.order-events", "dynamodb_tables.orders", "s3_buckets.receipts",
+                               "log_groups.order-worker", "iam_roles.order-worker"}
     assert not spec.warnings
 
 
