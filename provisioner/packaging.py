@@ -1,0 +1,233 @@
+"""Deterministic Lambda code packages: the same source folder always gives a byte-identical zip.
+
+Every entry gets a fixed timestamp (1980-01-01), fixed permissions (0644, or 0755 when executable on disk),
+a fixed compression level and create_system, and entries are sorted by path; so file mtimes, the umask and
+the filesystem's listing order never change the zip, and an unchanged function is never re-uploaded.
+
+A requirements.txt is vendored into the zip root with pip, using the flags Lambda needs:
+
+- ``--platform manylinux2014_x86_64`` (``manylinux2014_aarch64`` for arm64): Lambda runs Amazon Linux, so
+  wheels must be manylinux wheels for the function's architecture, whatever machine runs the deploy;
+- ``--implementation cp --python-version X.Y``: the CPython version of the function's runtime, not ours;
+- ``--only-binary=:all:``: a source build would compile for this machine, not for Lambda (pip also refuses
+  ``--platform`` without it);
+- ``--no-compile``: bytecode for our Python version would be useless there and break determinism.
+
+Vendored trees are cached on disk (``$PROVISIONER_CACHE_DIR/packages`` or ``~/.cache/provisioner/packages``),
+keyed by the requirements text, platform and Python version, so pip does not run on every apply.
+"""
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioner.errors import ProvisionerError
+
+EXCLUDED_DIRS = frozenset({"__pycache__", ".git", ".pytest_cache", "tests"})
+EXCLUDED_FILES = frozenset({".DS_Store", ".git"})  # .git is a file in git worktrees and submodules
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+COMPRESS_LEVEL = 9
+UNIX = 3
+LAMBDA_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+PIP_STDERR_LINES = 10
+
+
+class PackagingError(ProvisionerError):
+    """A code folder cannot be packaged (missing, empty, or its requirements do not install)."""
+
+
+@dataclass(frozen=True)
+class Package:
+    zip_bytes: bytes = field(repr=False)
+    sha256: str  # base64 of the sha256 digest of zip_bytes: the form Lambda's CodeSha256 uses
+    size: int
+    files: tuple[str, ...]  # archive entry names, sorted
+
+
+# (resolved folder, architecture, runtime, fingerprint of the sources) -> Package
+_packages: dict[tuple[str, str, str, str], Package] = {}
+_packages_lock = threading.Lock()  # the executor packages functions from several threads
+
+
+def build_package(folder: str | Path, architecture: str = "x86_64", runtime: str = "python3.12") -> Package:
+    """Zip `folder` (plus its vendored requirements.txt) deterministically; built once per run."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise PackagingError(f"code folder {folder} does not exist or is not a folder")
+    if architecture not in LAMBDA_PLATFORMS:
+        raise PackagingError(f"unknown architecture {architecture!r} for {folder} (use x86_64 or arm64)")
+    sources = _read_tree(root, skip_excluded=True)
+    if not sources:
+        raise PackagingError(f"code folder {folder} has no files to package")
+    key = (str(root.resolve()), architecture, runtime, _fingerprint(sources))
+    with _packages_lock:
+        if key not in _packages:
+            entries = {}
+            requirements = sources.get("requirements.txt", (b"", 0))[0].decode("utf-8", "replace")
+            if _has_requirements(requirements):
+                vendored = _vendored_tree(root, requirements, architecture, runtime)
+                entries.update(_read_tree(vendored, skip_excluded=False))
+            entries.update(sources)  # sources win over vendored files of the same name
+            _packages[key] = _zip(entries)
+        return _packages[key]
+
+
+def check_handler(folder: str | Path, handler: str) -> str | None:
+    """None when `handler` names a function of a module in `folder`, else a one-line message.
+
+    Reads the module with `ast` and never imports it."""
+    module, _, function = handler.rpartition(".")
+    segments = module.replace(".", "/").split("/")
+    if not function.isidentifier() or not all(segments):
+        return f"handler '{handler}' must be MODULE.FUNCTION"
+    module_path = "/".join(segments)
+    candidates = [f"{module_path}.py", f"{module_path}/__init__.py"]
+    module_file = next((name for name in candidates if (Path(folder) / name).is_file()), None)
+    if module_file is None:
+        return f"handler '{handler}': module file {candidates[0]} not found in {folder}"
+    try:
+        tree = ast.parse((Path(folder) / module_file).read_bytes(), filename=module_file)
+    except (SyntaxError, ValueError) as error:  # ValueError: null bytes, before Python 3.12
+        where = f" (line {error.lineno})" if getattr(error, "lineno", None) else ""
+        return f"handler '{handler}': {module_file} does not parse: {getattr(error, 'msg', error)}{where}"
+    defined: list[str] = []
+    imported: set[str] = set()
+    _collect_top_level_names(tree.body, defined, imported)
+    if function in defined or function in imported or "*" in imported:
+        return None
+    listing = ", ".join(dict.fromkeys(defined)) or "nothing"
+    return f"handler '{handler}': {module_file} defines no function '{function}' (it defines: {listing})"
+
+
+def _collect_top_level_names(statements: list[ast.stmt], defined: list[str], imported: set[str]) -> None:
+    for node in statements:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defined.append(node.name)
+        elif isinstance(node, ast.Assign):
+            defined += [target.id for target in node.targets if isinstance(target, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None and isinstance(node.target, ast.Name):
+            defined.append(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            # `from .impl import handler` is a valid handler too; a `*` import could define anything.
+            imported.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):  # e.g. try: from fast import main / except: def main
+            blocks = [node.body, getattr(node, "orelse", []), getattr(node, "finalbody", [])]
+            blocks += [except_handler.body for except_handler in getattr(node, "handlers", [])]
+            for block in blocks:
+                _collect_top_level_names(block, defined, imported)
+
+
+def _read_tree(root: Path, skip_excluded: bool) -> dict[str, tuple[bytes, int]]:
+    """{posix relative path: (content, zip mode)} for every regular file under root."""
+    files = {}
+    for directory, subdirectories, filenames in os.walk(root):
+        if skip_excluded:
+            subdirectories[:] = [name for name in subdirectories if name not in EXCLUDED_DIRS]
+            filenames = [name for name in filenames if not _is_excluded_file(name)]
+        for name in filenames:
+            path = Path(directory, name)
+            if not path.is_file():  # dangling symlink, socket, ...
+                continue
+            mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+            files[path.relative_to(root).as_posix()] = (path.read_bytes(), mode)
+    return files
+
+
+def _is_excluded_file(name: str) -> bool:
+    return name in EXCLUDED_FILES or name.endswith(EXCLUDED_SUFFIXES)
+
+
+def _fingerprint(files: dict[str, tuple[bytes, int]]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        content, mode = files[name]
+        digest.update(f"{name}\0{mode:o}\0{hashlib.sha256(content).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _zip(entries: dict[str, tuple[bytes, int]]) -> Package:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(entries):
+            content, mode = entries[name]
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = UNIX
+            info.external_attr = mode << 16
+            archive.writestr(info, content, compresslevel=COMPRESS_LEVEL)
+    zip_bytes = buffer.getvalue()
+    sha256 = base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode("ascii")
+    return Package(zip_bytes=zip_bytes, sha256=sha256, size=len(zip_bytes), files=tuple(sorted(entries)))
+
+
+def _has_requirements(requirements: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("#") for line in requirements.splitlines())
+
+
+def _python_version(runtime: str, folder: Path) -> str:
+    match = re.fullmatch(r"python(\d+\.\d+)", runtime)
+    if not match:
+        raise PackagingError(f"cannot vendor {folder}/requirements.txt for runtime {runtime!r} (not pythonX.Y)")
+    return match.group(1)
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("PROVISIONER_CACHE_DIR") or Path.home() / ".cache" / "provisioner")
+
+
+def _vendored_tree(folder: Path, requirements: str, architecture: str, runtime: str) -> Path:
+    """The folder holding `requirements` installed for Lambda: from the disk cache, or pip-installed into it."""
+    platform, python_version = LAMBDA_PLATFORMS[architecture], _python_version(runtime, folder)
+    key = hashlib.sha256(f"{platform}\n{python_version}\n{requirements}".encode()).hexdigest()
+    target = _cache_root() / "packages" / key
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=target.parent))
+    try:
+        _pip_install(folder, staging, platform, python_version)
+        _remove_bytecode(staging)
+        try:
+            staging.rename(target)  # atomic: a half-finished install is never taken for a cached one
+        except OSError:
+            if not target.is_dir():  # otherwise a concurrent run cached the same requirements first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _pip_install(folder: Path, target: Path, platform: str, python_version: str) -> None:
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        "--target", str(target), "--platform", platform, "--implementation", "cp",
+        "--python-version", python_version, "--only-binary=:all:", "-r", str(folder / "requirements.txt"),
+    ]
+    # cwd=folder: relative paths in requirements.txt (./libs/x, --find-links wheels) mean the code folder.
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-PIP_STDERR_LINES:])
+        raise PackagingError(f"pip could not install {folder}/requirements.txt (exit {result.returncode}):\n{tail}")
+
+
+def _remove_bytecode(root: Path) -> None:
+    for directory, subdirectories, filenames in os.walk(root):
+        if "__pycache__" in subdirectories:
+            subdirectories.remove("__pycache__")
+            shutil.rmtree(Path(directory, "__pycache__"))
+        for name in filenames:
+            if name.endswith(".pyc"):
+                Path(directory, name).unlink()
