@@ -112,6 +112,11 @@ class OfflineAws(ArnBuilder):
         self.region = region
 
 
+# An API the endpoint lacks: an emulator's HTML error page (NotEmulated), or moto's in-process mock,
+# which raises NotImplementedError from the call itself. Real AWS raises neither.
+NOT_EMULATED = (NotEmulated, NotImplementedError)
+
+
 def _raise_not_emulated(response=None, operation=None, **kwargs):
     """An emulator answers an API it lacks with an HTML 404/500/501 page: never retry that."""
     if not response or response[0] is None:
@@ -120,6 +125,14 @@ def _raise_not_emulated(response=None, operation=None, **kwargs):
     if http.status_code in (404, 500, 501) and "text/html" in http.headers.get("content-type", ""):
         raise NotEmulated(operation.name if operation is not None else "operation")
     return None
+
+
+def is_not_emulated(exc: BaseException) -> bool:
+    """An API the endpoint lacks, however it says so: an HTML page (NotEmulated), moto's in-process
+    NotImplementedError, or its error code "404" with "Not yet implemented" (no AWS error code is "404")."""
+    if isinstance(exc, NOT_EMULATED):
+        return True
+    return error_code(exc) == "404" and "not yet implemented" in str(exc).lower()
 
 
 def error_code(exc: BaseException) -> str:

@@ -19,7 +19,10 @@ TARGETS = {
     "sns_topic": "sns_topics",
     "kms_key": "kms_keys",
     "log_group": "log_groups",
+    "function": "lambda_functions",
 }
+# kinds whose ARN follows from the name: a grant on them need not wait for them to exist
+PREDICTABLE_ARNS = frozenset(TARGETS.values()) - {"kms_keys"}
 
 DYNAMODB_READ = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
                  "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"]
@@ -40,7 +43,8 @@ ACCESS_LEVELS = {
         "read": "GetItem, BatchGetItem, Query, Scan, ConditionCheckItem, DescribeTable on the table and its indexes",
         "write": "PutItem, UpdateItem, DeleteItem, BatchWriteItem, ConditionCheckItem, DescribeTable on the table",
         "read_write": "read + write",
-        "stream": "DescribeStream, GetRecords, GetShardIterator on the table's streams (table/NAME/stream/*)",
+        "stream": "DescribeStream, GetRecords, GetShardIterator on the table's streams (table/NAME/stream/*); "
+                  "ListStreams (which only takes \"*\")",
     },
     "s3_buckets": {
         "read": "GetObject, GetObjectVersion on objects under prefix; ListBucket on the bucket limited to prefix",
@@ -60,6 +64,7 @@ ACCESS_LEVELS = {
         "encrypt_decrypt": "encrypt + decrypt",
     },
     "log_groups": {"write": "CreateLogStream, PutLogEvents on the group's streams"},
+    "lambda_functions": {"invoke": "InvokeFunction on the function"},
 }
 
 
@@ -87,6 +92,12 @@ def _sid(*parts: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words)[:100]
 
 
+def encryption_key(target) -> Ref | None:
+    """The spec key that encrypts a grant's target, if any."""
+    key = target.props.get("kms_key") or (target.props.get("encryption") or {}).get("kms_key")
+    return key if isinstance(key, Ref) else None
+
+
 def compile_grants(grants: list, spec) -> list[dict]:
     """Statements for a list of grants (references stay Refs until the executor resolves them)."""
     statements = []
@@ -99,6 +110,8 @@ def compile_grants(grants: list, spec) -> list[dict]:
             resources = [_arn(ref)]
             if access == "stream":
                 statements.append(_statement(_sid("Stream", name), DYNAMODB_STREAM, [_arn(ref, "/stream/*")]))
+                # ListStreams has no resource type: "*" is the only form IAM accepts
+                statements.append(_statement("ListStreams", ["dynamodb:ListStreams"], ["*"]))
             else:
                 actions = {"read": DYNAMODB_READ, "write": DYNAMODB_WRITE,
                            "read_write": DYNAMODB_READ + DYNAMODB_WRITE}[access]
@@ -133,10 +146,13 @@ def compile_grants(grants: list, spec) -> list[dict]:
             statements.append(_statement(_sid("Logs", name), ["logs:CreateLogStream", "logs:PutLogEvents"],
                                          [_arn(ref, ":log-stream:*")]))
             kms_actions = None
+        elif kind == "lambda_functions":
+            statements.append(_statement(_sid("Invoke", name), ["lambda:InvokeFunction"], [_arn(ref)]))
+            kms_actions = None
         else:  # pragma: no cover - the schema only allows the kinds above
             raise ValueError(kind)
-        key = target.props.get("kms_key") or (target.props.get("encryption") or {}).get("kms_key")
-        if kms_actions and isinstance(key, Ref):
+        key = encryption_key(target)
+        if kms_actions and key is not None:
             statements.append(_statement(_sid("Key", key.address.split(".", 1)[1]),
                                          kms_actions, [Ref(key.address, "arn")]))
     return _merge_same_sid(statements)

@@ -3,6 +3,7 @@ from provisioner.reconcilers.base import Registry
 from provisioner.reconcilers.dynamodb import DynamoDbTables
 from provisioner.reconcilers.iam import IamRoles
 from provisioner.reconcilers.kms import KmsKeys
+from provisioner.reconcilers.lambda_functions import LambdaFunctions
 from provisioner.reconcilers.logs import LogGroups
 from provisioner.reconcilers.s3 import S3Buckets
 from provisioner.reconcilers.sns import SnsTopics
@@ -10,4 +11,5 @@ from provisioner.reconcilers.sqs import SqsQueues
 
 
 def default_registry() -> Registry:
-    return Registry([KmsKeys(), IamRoles(), LogGroups(), SqsQueues(), SnsTopics(), DynamoDbTables(), S3Buckets()])
+    return Registry([KmsKeys(), IamRoles(), LogGroups(), SqsQueues(), SnsTopics(), DynamoDbTables(), S3Buckets(),
+                     LambdaFunctions()])

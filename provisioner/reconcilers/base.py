@@ -100,6 +100,17 @@ class Reconciler:
     def physical_name(self, node) -> str:
         return node.default_physical_name
 
+    def companions(self, node, spec) -> list[tuple[str, str, dict]]:
+        """Resources this node implies, as (kind, logical name, spec entry); built like written ones.
+
+        May point the node's own props at them (a function's role).
+        """
+        return []
+
+    def dependencies(self, node, spec, referenced: set) -> set:
+        """Addresses that must exist before this node is created; by default everything it references."""
+        return referenced
+
     def validate(self, node, spec) -> list:
         """Semantic checks beyond the schema: list of (path relative to node, message, severity)."""
         return []

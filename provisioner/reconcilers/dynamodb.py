@@ -1,8 +1,8 @@
 """DynamoDB tables: keys, billing, indexes, streams, TTL, PITR, SSE, contributor insights, protection."""
 from __future__ import annotations
 
-from provisioner.aws import error_code, eventually, unless_missing
-from provisioner.errors import NotEmulated, RefusedError
+from provisioner.aws import NOT_EMULATED, error_code, eventually, unless_missing
+from provisioner.errors import RefusedError
 from provisioner.reconcilers.base import (
     NOT_RETURNED,
     NameRule,
@@ -19,9 +19,6 @@ BUSY = ("ResourceInUseException", "LimitExceededException")   # table or index s
 STREAM_VIEWS = {"keys_only": "KEYS_ONLY", "new_image": "NEW_IMAGE", "old_image": "OLD_IMAGE",
                 "new_and_old_images": "NEW_AND_OLD_IMAGES"}
 WAIT = {"Delay": 2, "MaxAttempts": 450}   # up to 15 minutes: large GSI backfills are slow
-# An API the endpoint lacks: an emulator's HTML error page (NotEmulated), or moto's in-process mock,
-# which raises NotImplementedError from the call itself. Real AWS raises neither.
-NOT_EMULATED = (NotEmulated, NotImplementedError)
 
 
 def _key(attribute: dict) -> dict:

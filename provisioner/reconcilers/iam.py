@@ -7,7 +7,7 @@ import json
 import urllib.parse
 
 from provisioner.aws import is_not_found, unless_missing
-from provisioner.grants import ACCESS_LEVELS, compile_grants, grant_target
+from provisioner.grants import ACCESS_LEVELS, PREDICTABLE_ARNS, compile_grants, encryption_key, grant_target
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
     NameRule,
@@ -18,6 +18,7 @@ from provisioner.reconcilers.base import (
     tags_from_list,
     tags_to_list,
 )
+from provisioner.spec.refs import find_refs
 
 NOT_FOUND = ("NoSuchEntity",)
 GRANTS_POLICY = "grants"
@@ -70,6 +71,25 @@ class IamRoles(Reconciler):
             document = {"Version": "2012-10-17", "Statement": compile_grants(props["grants"], spec)}
             out.extend(self.lint(document, ("grants",), spec, resource_policy=False))
         return out
+
+    def dependencies(self, node, spec, referenced):
+        """IAM accepts ARNs of resources that do not exist yet: a grant on a bucket, queue, table, topic,
+        log group or function need not wait for it (so a function may read the bucket that notifies it).
+        A KMS key's ARN is only known once it exists, so grants wait for keys, including the keys that
+        encrypt their targets."""
+        elsewhere = {ref.address for _, ref in find_refs({k: v for k, v in node.props.items() if k != "grants"})}
+        needed = set(referenced)
+        for grant in node.props["grants"]:
+            kind, ref = grant_target(grant)
+            target = spec.nodes.get(ref.address)
+            if target is None:
+                continue
+            if kind in PREDICTABLE_ARNS and ref.address not in elsewhere:
+                needed.discard(ref.address)
+            key = encryption_key(target)
+            if key is not None and key.address in spec.nodes:
+                needed.add(key.address)
+        return needed
 
     def arn(self, node, ctx):
         return f"arn:{ctx.aws.partition}:iam::{ctx.account_id}:role{node.props['path']}{node.physical_name}"

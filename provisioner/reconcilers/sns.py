@@ -66,12 +66,15 @@ class SnsTopics(Reconciler):
         return out
 
     def deliveries(self, node, spec):
-        return [Delivery(sub["sqs_queue"].address, "sns.amazonaws.com", node.address, Ref(node.address, "arn"))
-                for sub in node.props["subscriptions"] if isinstance(sub.get("sqs_queue"), Ref)]
+        return [Delivery(target.address, "sns.amazonaws.com", node.address, Ref(node.address, "arn"))
+                for sub in node.props["subscriptions"]
+                for target in (sub.get("sqs_queue"), sub.get("function")) if isinstance(target, Ref)]
 
     def _target(self, sub):
         if "sqs_queue" in sub:
             return "sqs", sub["sqs_queue"]
+        if "function" in sub:
+            return "lambda", sub["function"]
         if "email" in sub:
             return "email", sub["email"]
         return sub["protocol"], sub["endpoint"]

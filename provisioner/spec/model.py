@@ -27,6 +27,7 @@ class ResourceNode:
     ignore_changes: tuple = ()
     deps: set = field(default_factory=set)    # addresses this node references
     default_physical_name: str = ""           # {project}-{environment}-{name} or the name: template
+    owner: str | None = None                  # address of the node that implies this one (its role, logs)
 
     @property
     def address(self) -> str:
@@ -130,44 +131,31 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
         if kind not in registry:
             diagnostics.append(doc.diagnostic((kind,), f"resource kind '{kind}' is not supported yet"))
             continue
-        reconciler = registry[kind]
-        defaults = data.get("defaults", {}).get(kind, {})
         for name, raw in data[kind].items():
-            path = (kind, name)
-            props = _deep_merge(defaults, raw)
-            typed_refs = complete(kind_schema(kind), props)
-            # name and ignore_changes are plain text: {project}-style placeholders, field names
-            name_template = props.pop("name", None)
-            ignore_changes = props.pop("ignore_changes", [])
-            if name_template is not None and "${" in name_template:
-                bad_names.add(f"{kind}.{name}")
-                diagnostics.append(doc.diagnostic(path + ("name",), (
-                    "references are not allowed in name; use the placeholders {project}, {environment} "
-                    "and {name}")))
-            diagnostics.extend(_check_ignore_changes(reconciler, path, ignore_changes, doc))
-            props = _parse_strings(props, path, doc, diagnostics)
-            for field_path, target_kind in typed_refs:
-                value = _get(props, field_path)
-                if isinstance(value, str):
-                    _set_path(props, field_path, Ref(f"{target_kind}.{value}", "arn"))
-                elif isinstance(value, Template) or isinstance(value, Ref) and value.kind != target_kind:
-                    diagnostics.append(doc.diagnostic(path + field_path, (
-                        f"must be the logical name of one of the spec's {target_kind} "
-                        f"(or a ${{{target_kind}.NAME.attribute}} reference), got '{value}'")))
-            node = ResourceNode(kind=kind, name=name, props=props, path=path)
-            node.default_physical_name = _default_name(name_template, spec, name)
-            node.physical_name = reconciler.physical_name(node)
-            node.tags = {**_cost_tags(spec), **spec.tags, **props.pop("tags", {})}
-            node.ignore_changes = tuple(ignore_changes)
+            node = _build_node(kind, name, raw, (kind, name), spec, doc, diagnostics, bad_names)
             spec.nodes[node.address] = node
+
+    # Resources a node implies (a function's role and log group) are nodes like any other.
+    for owner in list(spec.nodes.values()):
+        for kind, name, raw in registry[owner.kind].companions(owner, spec):
+            address = f"{kind}.{name}"
+            if address in spec.nodes:
+                diagnostics.append(doc.diagnostic(owner.path, (
+                    f"{owner.address} generates {address}, which the spec also defines; rename one of them")))
+                continue
+            node = _build_node(kind, name, raw, owner.path, spec, doc, diagnostics, bad_names)
+            node.owner = owner.address
+            spec.nodes[address] = node
 
     for node in spec.nodes.values():
         diagnostics.extend(_check_references(node, spec, registry, doc))
+        node.deps = registry[node.kind].dependencies(node, spec, node.deps)
         rule = registry[node.kind].name_rule if node.kind in registry else None
         if rule and node.address not in bad_names:
             problem = rule.check(node.physical_name.replace(ACCOUNT_PLACEHOLDER, "0" * 12))
             if problem:
-                name_path = node.path + ("name",) if "name" in data[node.kind][node.name] else node.path
+                written = node.owner is None and "name" in data[node.kind][node.name]
+                name_path = node.path + ("name",) if written else node.path
                 diagnostics.append(doc.diagnostic(name_path, problem))
     if not any(d.severity == "error" for d in diagnostics):
         for node in spec.nodes.values():
@@ -182,6 +170,39 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
     if errors:
         raise SpecError(sorted(diagnostics, key=lambda d: (d.line or 0, d.path)))
     return spec
+
+
+def _build_node(kind: str, name: str, raw: dict, path: tuple, spec: Spec, doc: Document,
+                diagnostics: list, bad_names: set) -> ResourceNode:
+    """One resource from its spec entry: defaults merged and completed, strings parsed, typed references."""
+    reconciler = spec.registry[kind]
+    defaults = doc.data.get("defaults", {}).get(kind, {})
+    props = _deep_merge(defaults, raw)
+    typed_refs = complete(kind_schema(kind), props)
+    # name and ignore_changes are plain text: {project}-style placeholders, field names
+    name_template = props.pop("name", None)
+    ignore_changes = props.pop("ignore_changes", [])
+    if name_template is not None and "${" in name_template:
+        bad_names.add(f"{kind}.{name}")
+        diagnostics.append(doc.diagnostic(path + ("name",), (
+            "references are not allowed in name; use the placeholders {project}, {environment} "
+            "and {name}")))
+    diagnostics.extend(_check_ignore_changes(reconciler, path, ignore_changes, doc))
+    props = _parse_strings(props, path, doc, diagnostics)
+    for field_path, target_kind in typed_refs:
+        value = _get(props, field_path)
+        if isinstance(value, str):
+            _set_path(props, field_path, Ref(f"{target_kind}.{value}", "arn"))
+        elif isinstance(value, Template) or isinstance(value, Ref) and value.kind != target_kind:
+            diagnostics.append(doc.diagnostic(path + field_path, (
+                f"must be the logical name of one of the spec's {target_kind} "
+                f"(or a ${{{target_kind}.NAME.attribute}} reference), got '{value}'")))
+    node = ResourceNode(kind=kind, name=name, props=props, path=path)
+    node.default_physical_name = _default_name(name_template, spec, name)
+    node.physical_name = reconciler.physical_name(node)
+    node.tags = {**_cost_tags(spec), **spec.tags, **props.pop("tags", {})}
+    node.ignore_changes = tuple(ignore_changes)
+    return node
 
 
 def _get(container, path):

@@ -340,7 +340,7 @@ def test_one_of_branch_errors_name_the_real_mistake():
     assert diagnostic.path == "dynamodb_tables.t.global_indexes.by-x.projection.include"
     assert "non-empty" in diagnostic.message
     [diagnostic] = diagnostics_of("sns_topics:\n  t:\n    subscriptions: [{email: a@b.co, sqs_queue: q}]\n")
-    assert diagnostic.message == "expected exactly one of: sqs_queue; email; protocol + endpoint"
+    assert diagnostic.message == "expected exactly one of: sqs_queue; function; email; protocol + endpoint"
 
 
 def test_subscription_protocol_needs_its_endpoint():

@@ -1,0 +1,543 @@
+"""Lambda functions: deterministic code packages, configuration, concurrency, asynchronous invocation,
+versions and an alias with provisioned concurrency, event source mappings and invoke permissions.
+
+A function implies two more resources, built as ordinary nodes: its log group /aws/lambda/NAME
+(created first, so retention and encryption hold from the first log line) and, unless `role:` names
+one, a role compiled from its grants plus exactly what its own settings need (its log group, its
+dead-letter target, its asynchronous destinations, the queues and streams it polls, X-Ray).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from provisioner.aws import eventually, is_not_emulated, is_not_found, unless_missing
+from provisioner.packaging import Package, PackagingError, build_package, check_handler
+from provisioner.reconcilers.base import (
+    NOT_RETURNED,
+    NameRule,
+    Observed,
+    OwnedResource,
+    Reconciler,
+    retag,
+)
+from provisioner.spec.refs import Ref, find_refs
+
+NOT_FOUND = ("ResourceNotFoundException",)
+# A role created seconds ago is not yet assumable by Lambda; AWS says so in this error.
+ROLE_NOT_READY = ("InvalidParameterValueException",)
+WAIT = {"Delay": 1, "MaxAttempts": 300}
+CONFIG_FIELDS = ("runtime", "handler", "memory", "timeout", "ephemeral_storage", "description", "role",
+                 "environment", "tracing", "dead_letter_queue")
+DESTINATION_FIELDS = ("sqs_queue", "sns_topic", "function")
+XRAY_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+PUBLISHED = "$LATEST published"
+
+
+def role_name(function: str) -> str:
+    return f"{function}-role"
+
+
+def log_group_name(function: str) -> str:
+    return f"{function}-logs"
+
+
+def code_folder(spec, code: str) -> Path | None:
+    """`code` relative to the spec file's folder or the nearest folder above it that has it."""
+    for folder in [Path(spec.file).resolve().parent, *Path(spec.file).resolve().parent.parents]:
+        candidate = folder / code
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _destination(target: dict | None):
+    """{sqs_queue: x} / {sns_topic: x} / {function: x} -> the target's Ref (or None)."""
+    if not target:
+        return None
+    return next(target[f] for f in DESTINATION_FIELDS if f in target)
+
+
+class LambdaFunctions(Reconciler):
+    kind = "lambda_functions"
+    service = "lambda"
+    attributes = frozenset({"arn", "name", "alias_arn", "version", "invoke_arn"})
+    name_rule = NameRule(r"[A-Za-z0-9_-]+", 1, 64, "a Lambda function name", "letters, digits, '_' and '-'")
+    derived_fields = frozenset({"code_sha256", "permissions"})
+    tagging_type = "lambda:function"
+    rank = 22
+
+    # --- spec time ---
+    def companions(self, node, spec):
+        props = node.props
+        out = [("log_groups", log_group_name(node.name), {
+            "name": f"/aws/lambda/{node.physical_name}",
+            **({"retention_days": props["logs"]["retention_days"]} if "retention_days" in props["logs"] else {}),
+            **({"kms_key": props["logs"]["kms_key"]} if "kms_key" in props["logs"] else {})})]
+        props["log_group"] = Ref(f"log_groups.{log_group_name(node.name)}", "name")
+        if "role" not in props:
+            out.append(("iam_roles", role_name(node.name), {
+                "name": node.physical_name,
+                "description": f"Execution role of {node.physical_name}",
+                "services": ["lambda.amazonaws.com"],
+                "grants": self._role_grants(node),
+                "policies": {"xray": {"Version": "2012-10-17", "Statement": [
+                    {"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"}]}}
+                if props["tracing"] == "Active" else {}}))
+            props["role"] = Ref(f"iam_roles.{role_name(node.name)}", "arn")
+        return out
+
+    def _role_grants(self, node) -> list[dict]:
+        """The user's grants plus what the function's own settings need, and nothing else."""
+        props = node.props
+        grants = list(props["grants"]) + [{"log_group": log_group_name(node.name), "access": "write"}]
+        send = {"sqs_queue": "send", "sns_topic": "publish", "function": "invoke"}
+        targets = [props.get("dead_letter_queue"), props.get("async", {}).get("on_failure"),
+                   props.get("async", {}).get("on_success")]
+        for target in filter(None, targets):
+            field = next(f for f in DESTINATION_FIELDS if f in target)
+            grants.append({field: target[field], "access": send[field]})
+        for trigger in props["triggers"]:
+            if "sqs_queue" in trigger:
+                grants.append({"sqs_queue": trigger["sqs_queue"], "access": "consume"})
+            else:
+                grants.append({"dynamodb_table": trigger["dynamodb_table"], "access": "stream"})
+        unique = []
+        for grant in grants:
+            if grant not in unique:
+                unique.append(grant)
+        return unique
+
+    def dependencies(self, node, spec, referenced):
+        """Grants go into the role, which orders itself; the function waits for the role only."""
+        elsewhere = {ref.address for _, ref in find_refs({k: v for k, v in node.props.items() if k != "grants"})}
+        return {address for address in referenced if address in elsewhere}
+
+    def validate(self, node, spec):
+        props, out = node.props, []
+        folder = code_folder(spec, props["code"])
+        if folder is None:
+            out.append((("code",), f"code folder '{props['code']}' not found next to the spec or above it", "error"))
+        else:
+            problem = check_handler(folder, props["handler"])
+            if problem:
+                out.append((("handler",), problem, "error"))
+        if props["grants"] and node.props.get("role") is not None and not self._generated_role(node, spec):
+            out.append((("grants",), "grants compile into the generated role; with role: give them to that role",
+                        "error"))
+        reserved, alias = props.get("reserved_concurrency"), props.get("alias") or {}
+        if reserved == 0:
+            out.append((("reserved_concurrency",), "reserved_concurrency 0 throttles every invocation", "warning"))
+        provisioned = alias.get("provisioned_concurrency")
+        if provisioned and reserved is not None and provisioned > reserved:
+            out.append((("alias", "provisioned_concurrency"),
+                        f"provisioned concurrency {provisioned} exceeds reserved_concurrency {reserved}", "error"))
+        for index, trigger in enumerate(props["triggers"]):
+            out.extend(((("triggers", index) + path, message, severity)
+                        for path, message, severity in self._check_trigger(node, trigger, spec)))
+        return out
+
+    def _generated_role(self, node, spec) -> bool:
+        role = node.props.get("role")
+        return isinstance(role, Ref) and spec.nodes.get(role.address) is not None \
+            and spec.nodes[role.address].owner == node.address
+
+    def _check_trigger(self, node, trigger, spec):
+        if "sqs_queue" in trigger:
+            queue = spec.nodes.get(trigger["sqs_queue"].address)
+            if trigger["batch_size"] > 10 and not trigger["batching_window_seconds"]:
+                yield ("batch_size",), "an SQS batch_size above 10 needs batching_window_seconds of at least 1", \
+                    "error"
+            if queue is not None:
+                visibility, timeout = queue.props["visibility_timeout"], node.props["timeout"]
+                if visibility < timeout:
+                    yield ("sqs_queue",), (f"queue {queue.name} has visibility_timeout {visibility}s, less than the "
+                                           f"function's timeout {timeout}s: Lambda rejects the mapping"), "error"
+                elif visibility < 6 * timeout:
+                    yield ("sqs_queue",), (f"queue {queue.name} has visibility_timeout {visibility}s; AWS advises "
+                                           f"at least 6 x the function timeout ({6 * timeout}s)"), "warning"
+        else:
+            table = spec.nodes.get(trigger["dynamodb_table"].address)
+            if table is not None and table.props.get("stream") == "disabled":
+                yield ("dynamodb_table",), f"table {table.name} has no stream (set stream:)", "error"
+            if "maximum_concurrency" in trigger:
+                yield ("maximum_concurrency",), "maximum_concurrency applies to SQS triggers only", "error"
+
+    def predicted_outputs(self, node, ctx):
+        arn = ctx.aws.arn("lambda", f"function:{node.physical_name}")
+        outputs = {"name": node.physical_name, "arn": arn, "invoke_arn": self._invoke_arn(arn, ctx)}
+        if node.props.get("alias"):
+            outputs["alias_arn"] = f"{arn}:{node.props['alias']['name']}"
+        return outputs
+
+    def _invoke_arn(self, arn, ctx):
+        return f"arn:{ctx.aws.partition}:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+
+    def matches_arn(self, arn):
+        parts = arn.split(":")
+        return len(parts) == 7 and parts[2] == "lambda" and parts[5] == "function"
+
+    # --- desired ---
+    def package(self, node, spec) -> Package:
+        folder = code_folder(spec, node.props["code"])
+        if folder is None:
+            raise PackagingError(f"{node.address}: code folder '{node.props['code']}' not found")
+        return build_package(folder, node.props["architecture"], node.props["runtime"])
+
+    def desired(self, node, ctx):
+        props = node.props
+        package = self.package(node, ctx.spec)
+        alias = props.get("alias")
+        async_config = props.get("async")
+        return {
+            "runtime": props["runtime"],
+            "handler": props["handler"],
+            "architecture": props["architecture"],
+            "memory": props["memory"],
+            "timeout": props["timeout"],
+            "ephemeral_storage": props["ephemeral_storage"],
+            "description": props["description"],
+            "role": props["role"],
+            "environment": {k: v if not isinstance(v, (bool, int)) else json.dumps(v)
+                            for k, v in props["environment"].items()},
+            "tracing": props["tracing"],
+            "dead_letter_queue": _destination(props.get("dead_letter_queue")),
+            "code_sha256": package.sha256,
+            "reserved_concurrency": props.get("reserved_concurrency"),
+            "async": {"max_retries": async_config["max_retries"],
+                      "max_event_age_seconds": async_config["max_event_age_seconds"],
+                      "on_failure": _destination(async_config.get("on_failure")),
+                      "on_success": _destination(async_config.get("on_success"))} if async_config else None,
+            "alias": {"name": alias["name"], "version": PUBLISHED,
+                      "provisioned_concurrency": alias.get("provisioned_concurrency")} if alias else None,
+            "triggers": {},
+            "permissions": {},
+            "tags": ctx.tags_for(node),
+            "_triggers": [self._trigger(t) for t in props["triggers"]],
+            "_permissions": [{"sid": self._sid(d.source), "principal": d.service, "source_arn": d.source_arn,
+                              "source_account": ctx.account_id if d.service == "s3.amazonaws.com" else None}
+                             for d in ctx.deliveries_to(node.address)],
+            "_package": package,
+        }
+
+    def _trigger(self, trigger):
+        source = trigger.get("sqs_queue") or Ref(trigger["dynamodb_table"].address, "stream_arn")
+        settings = {"batch_size": trigger["batch_size"], "batching_window_seconds": trigger["batching_window_seconds"],
+                    "report_batch_item_failures": trigger["report_batch_item_failures"],
+                    "enabled": trigger["enabled"]}
+        if "sqs_queue" in trigger:
+            settings["maximum_concurrency"] = trigger.get("maximum_concurrency")
+        else:
+            settings.update(starting_position=trigger["starting_position"],
+                            maximum_retry_attempts=trigger.get("maximum_retry_attempts", -1),
+                            bisect_on_error=trigger["bisect_on_error"])
+        return {"source": source, **settings}
+
+    def _sid(self, source_address: str) -> str:
+        return "provisioner-" + source_address.replace(".", "-").replace("_", "-")
+
+    def normalize(self, desired):
+        triggers = {t["source"]: {k: v for k, v in t.items() if k not in ("source", "starting_position")}
+                    for t in desired["_triggers"]}
+        permissions = {p["sid"]: {k: v for k, v in p.items() if k != "sid"} for p in desired["_permissions"]}
+        return {**desired, "triggers": triggers, "permissions": permissions}
+
+    # --- read ---
+    def read(self, node, ctx):
+        client = ctx.client("lambda")
+        name = node.physical_name
+        found = unless_missing(client.get_function, *NOT_FOUND, FunctionName=name)
+        if found is None:
+            return None
+        config = found["Configuration"]
+        tags = found.get("Tags", {})
+        warnings = []
+        props = self._configuration(config)
+        dead_letter = config.get("DeadLetterConfig", {}).get("TargetArn")
+        if dead_letter is None and node.props.get("dead_letter_queue") and ctx.aws.emulated:
+            dead_letter = NOT_RETURNED
+            warnings.append("dead_letter_queue: not returned by this endpoint (GetFunction has no "
+                            "DeadLetterConfig); it is set but not compared")
+        triggers, mapping_ids = self._read_triggers(client, name)
+        props.update({
+            "dead_letter_queue": dead_letter,
+            "reserved_concurrency": found.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
+            "async": self._read_async(client, name),
+            "triggers": triggers,
+            "_mapping_ids": mapping_ids,
+            "permissions": self._read_permissions(client, name),
+            "tags": tags})
+        outputs = {"arn": config["FunctionArn"], "name": name, "version": config.get("Version", "$LATEST"),
+                   "invoke_arn": self._invoke_arn(config["FunctionArn"], ctx)}
+        alias = node.props.get("alias")
+        props["alias"] = self._read_alias(client, node, config, warnings) if alias else None
+        if alias:
+            outputs["alias_arn"] = f"{config['FunctionArn']}:{alias['name']}"
+        return Observed(props, outputs, tags, warnings)
+
+    def _configuration(self, config) -> dict:
+        return {
+            "runtime": config.get("Runtime"),
+            "handler": config.get("Handler"),
+            "architecture": (config.get("Architectures") or ["x86_64"])[0],
+            "memory": config.get("MemorySize"),
+            "timeout": config.get("Timeout"),
+            "ephemeral_storage": config.get("EphemeralStorage", {}).get("Size", 512),
+            "description": config.get("Description", ""),
+            "role": config.get("Role"),
+            "environment": config.get("Environment", {}).get("Variables", {}),
+            "tracing": config.get("TracingConfig", {}).get("Mode", "PassThrough"),
+            "code_sha256": config.get("CodeSha256"),
+        }
+
+    def _read_async(self, client, name):
+        found = unless_missing(client.get_function_event_invoke_config, *NOT_FOUND, FunctionName=name)
+        if found is None:
+            return None
+        destinations = found.get("DestinationConfig", {})
+        return {"max_retries": found.get("MaximumRetryAttempts", 2),
+                "max_event_age_seconds": found.get("MaximumEventAgeInSeconds", 21600),
+                "on_failure": destinations.get("OnFailure", {}).get("Destination"),
+                "on_success": destinations.get("OnSuccess", {}).get("Destination")}
+
+    def _read_triggers(self, client, name) -> tuple[dict, dict]:
+        """Event source mappings by source ARN, and their UUIDs (what updates and deletes need)."""
+        out, ids = {}, {}
+        for page in client.get_paginator("list_event_source_mappings").paginate(FunctionName=name):
+            for mapping in page["EventSourceMappings"]:
+                settings = {
+                    "batch_size": mapping.get("BatchSize"),
+                    "batching_window_seconds": mapping.get("MaximumBatchingWindowInSeconds", 0),
+                    "report_batch_item_failures": "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+                    "enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
+                }
+                ids[mapping["EventSourceArn"]] = mapping["UUID"]
+                if ":sqs:" in mapping["EventSourceArn"]:
+                    settings["maximum_concurrency"] = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
+                else:
+                    settings.update(maximum_retry_attempts=mapping.get("MaximumRetryAttempts", -1),
+                                    bisect_on_error=mapping.get("BisectBatchOnFunctionError", False))
+                out[mapping["EventSourceArn"]] = settings
+        return out, ids
+
+    def _read_permissions(self, client, name) -> dict:
+        found = unless_missing(client.get_policy, *NOT_FOUND, FunctionName=name)
+        if found is None:
+            return {}
+        out = {}
+        for statement in json.loads(found["Policy"]).get("Statement", []):
+            principal = statement.get("Principal", {})
+            condition = statement.get("Condition", {})
+            out[statement.get("Sid", "")] = {
+                "principal": principal.get("Service") if isinstance(principal, dict) else principal,
+                "source_arn": condition.get("ArnLike", {}).get("AWS:SourceArn"),
+                "source_account": condition.get("StringEquals", {}).get("AWS:SourceAccount"),
+            }
+        return out
+
+    def _read_alias(self, client, node, config, warnings) -> dict | None:
+        name, alias_name = node.physical_name, node.props["alias"]["name"]
+        alias = unless_missing(client.get_alias, *NOT_FOUND, FunctionName=name, Name=alias_name)
+        if alias is None:
+            return None
+        versions = []
+        for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=name):
+            versions.extend(v for v in page["Versions"] if v["Version"] != "$LATEST")
+        newest = max(versions, key=lambda v: int(v["Version"]), default=None)
+        current = (newest is not None and alias["FunctionVersion"] == newest["Version"]
+                   and self._configuration(newest) == self._configuration(config))
+        version = PUBLISHED if current else f"version {alias['FunctionVersion']} (behind $LATEST)"
+        try:
+            provisioned = unless_missing(client.get_provisioned_concurrency_config,
+                                         "ProvisionedConcurrencyConfigNotFoundException", *NOT_FOUND,
+                                         FunctionName=name, Qualifier=alias_name)
+            provisioned = provisioned.get("RequestedProvisionedConcurrentExecutions") if provisioned else None
+        except Exception as exc:
+            if not is_not_emulated(exc):
+                raise
+            provisioned = NOT_RETURNED
+            if node.props["alias"].get("provisioned_concurrency"):
+                warnings.append("alias.provisioned_concurrency: not emulated by this endpoint "
+                                "(GetProvisionedConcurrencyConfig); not applied and not compared")
+        return {"name": alias_name, "version": version, "provisioned_concurrency": provisioned}
+
+    # --- write ---
+    def create(self, node, desired, ctx):
+        client = ctx.client("lambda")
+        name = node.physical_name
+        request = {"FunctionName": name, "Code": {"ZipFile": desired["_package"].zip_bytes}, "Publish": False,
+                   "Architectures": [desired["architecture"]], "Tags": desired["tags"],
+                   **self._configuration_request(desired)}
+        if not desired["dead_letter_queue"]:
+            del request["DeadLetterConfig"]
+        created = eventually(ROLE_NOT_READY, timeout=120, message_contains="cannot be assumed",
+                             on_wait=lambda m: ctx.progress(node.address, "waiting for the new role"))(
+            client.create_function)(**request)
+        self._wait(client, "function_active_v2", name, node, ctx)
+        if desired["reserved_concurrency"] is not None:
+            client.put_function_concurrency(FunctionName=name,
+                                            ReservedConcurrentExecutions=desired["reserved_concurrency"])
+        if desired["async"]:
+            self._put_async(client, name, desired["async"])
+        for sid, permission in desired["permissions"].items():
+            self._add_permission(client, name, sid, permission)
+        for source, trigger in desired["triggers"].items():
+            self._create_trigger(client, name, source, trigger, desired, node, ctx)
+        outputs = {"arn": created["FunctionArn"], "version": "$LATEST"}
+        if desired["alias"]:
+            outputs.update(self._publish(client, node, desired, None, ctx))
+        return outputs
+
+    def _configuration_request(self, desired) -> dict:
+        request = {"Runtime": desired["runtime"], "Handler": desired["handler"], "Role": desired["role"],
+                   "MemorySize": desired["memory"], "Timeout": desired["timeout"],
+                   "EphemeralStorage": {"Size": desired["ephemeral_storage"]},
+                   "Description": desired["description"], "TracingConfig": {"Mode": desired["tracing"]},
+                   "Environment": {"Variables": desired["environment"]},
+                   # an empty target removes a dead-letter queue set before
+                   "DeadLetterConfig": {"TargetArn": desired["dead_letter_queue"] or ""}}
+        return request
+
+    def _wait(self, client, waiter, name, node, ctx):
+        ctx.progress(node.address, "waiting for the function to be ready")
+        client.get_waiter(waiter).wait(FunctionName=name, WaiterConfig=WAIT)
+
+    def update(self, node, desired, actual, diffs, ctx):
+        client = ctx.client("lambda")
+        name = node.physical_name
+        have = actual.props
+        fields = {d.field for d in diffs}
+        changed_function = False
+        if fields & set(CONFIG_FIELDS):
+            eventually(ROLE_NOT_READY, timeout=120, message_contains="cannot be assumed")(
+                client.update_function_configuration)(FunctionName=name, **self._configuration_request(desired))
+            self._wait(client, "function_updated_v2", name, node, ctx)
+            changed_function = True
+        if fields & {"code_sha256", "architecture"}:
+            client.update_function_code(FunctionName=name, ZipFile=desired["_package"].zip_bytes,
+                                        Architectures=[desired["architecture"]])
+            self._wait(client, "function_updated_v2", name, node, ctx)
+            changed_function = True
+        if "reserved_concurrency" in fields:
+            if desired["reserved_concurrency"] is None:
+                client.delete_function_concurrency(FunctionName=name)
+            else:
+                client.put_function_concurrency(FunctionName=name,
+                                                ReservedConcurrentExecutions=desired["reserved_concurrency"])
+        if "async" in fields:
+            if desired["async"]:
+                self._put_async(client, name, desired["async"])
+            else:
+                client.delete_function_event_invoke_config(FunctionName=name)
+        if "permissions" in fields:
+            for sid in sorted(set(have["permissions"]) - set(desired["permissions"])):
+                client.remove_permission(FunctionName=name, StatementId=sid)
+            for sid, permission in desired["permissions"].items():
+                if have["permissions"].get(sid) != permission:
+                    if sid in have["permissions"]:
+                        client.remove_permission(FunctionName=name, StatementId=sid)
+                    self._add_permission(client, name, sid, permission)
+        if "triggers" in fields:
+            self._update_triggers(client, name, desired, have, node, ctx)
+        if "tags" in fields:
+            arn = actual.outputs["arn"]
+            retag(desired["tags"], have["tags"], lambda keys: client.untag_resource(Resource=arn, TagKeys=keys),
+                  lambda tags: client.tag_resource(Resource=arn, Tags=tags))
+        if desired["alias"] and (changed_function or "alias" in fields):
+            return self._publish(client, node, desired, have.get("alias"), ctx)
+        return {}
+
+    def _put_async(self, client, name, config):
+        destinations = {}
+        for key, field in (("OnFailure", "on_failure"), ("OnSuccess", "on_success")):
+            if config[field]:
+                destinations[key] = {"Destination": config[field]}
+        client.put_function_event_invoke_config(
+            FunctionName=name, MaximumRetryAttempts=config["max_retries"],
+            MaximumEventAgeInSeconds=config["max_event_age_seconds"], DestinationConfig=destinations)
+
+    def _add_permission(self, client, name, sid, permission):
+        request = {"FunctionName": name, "StatementId": sid, "Action": "lambda:InvokeFunction",
+                   "Principal": permission["principal"], "SourceArn": permission["source_arn"]}
+        if permission["source_account"]:
+            request["SourceAccount"] = permission["source_account"]
+        client.add_permission(**request)
+
+    def _trigger_request(self, trigger) -> dict:
+        request = {"BatchSize": trigger["batch_size"], "Enabled": trigger["enabled"],
+                   "MaximumBatchingWindowInSeconds": trigger["batching_window_seconds"],
+                   "FunctionResponseTypes": ["ReportBatchItemFailures"] if trigger["report_batch_item_failures"]
+                   else []}
+        if "maximum_concurrency" in trigger:
+            if trigger["maximum_concurrency"]:
+                request["ScalingConfig"] = {"MaximumConcurrency": trigger["maximum_concurrency"]}
+        else:
+            request.update(MaximumRetryAttempts=trigger["maximum_retry_attempts"],
+                           BisectBatchOnFunctionError=trigger["bisect_on_error"])
+        return request
+
+    def _create_trigger(self, client, name, source, trigger, desired, node, ctx):
+        request = {"FunctionName": name, "EventSourceArn": source, **self._trigger_request(trigger)}
+        start = next((t.get("starting_position") for t in desired["_triggers"] if t["source"] == source), None)
+        if start:
+            request["StartingPosition"] = start
+        # the role's grant on the source may still be propagating
+        eventually(ROLE_NOT_READY, timeout=120, message_contains="permission",
+                   on_wait=lambda m: ctx.progress(node.address, "waiting for the role's access to the source"))(
+            client.create_event_source_mapping)(**request)
+
+    def _update_triggers(self, client, name, desired, have, node, ctx):
+        found, ids = have["triggers"], have["_mapping_ids"]
+        for source in sorted(set(found) - set(desired["triggers"])):
+            client.delete_event_source_mapping(UUID=ids[source])
+        for source, trigger in desired["triggers"].items():
+            if source not in found:
+                self._create_trigger(client, name, source, trigger, desired, node, ctx)
+            elif found[source] != trigger:
+                client.update_event_source_mapping(UUID=ids[source], FunctionName=name,
+                                                   **self._trigger_request(trigger))
+
+    def _publish(self, client, node, desired, have_alias, ctx):
+        """Publish $LATEST as a version (AWS returns the newest one when nothing changed since) and move
+        the alias to it; provisioned concurrency lives on the alias, never on $LATEST."""
+        name, alias = node.physical_name, desired["alias"]
+        version = client.publish_version(FunctionName=name)["Version"]
+        if have_alias is None:
+            found = unless_missing(client.get_alias, *NOT_FOUND, FunctionName=name, Name=alias["name"])
+        else:
+            found = have_alias
+        if found is None:
+            alias_arn = client.create_alias(FunctionName=name, Name=alias["name"], FunctionVersion=version)["AliasArn"]
+        else:
+            alias_arn = client.update_alias(FunctionName=name, Name=alias["name"], FunctionVersion=version)["AliasArn"]
+        wanted = alias["provisioned_concurrency"]
+        had = (have_alias or {}).get("provisioned_concurrency")
+        if had is not NOT_RETURNED and wanted != had:
+            try:
+                if wanted:
+                    client.put_provisioned_concurrency_config(FunctionName=name, Qualifier=alias["name"],
+                                                              ProvisionedConcurrentExecutions=wanted)
+                else:
+                    client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=alias["name"])
+            except Exception as exc:
+                if not is_not_emulated(exc):
+                    raise
+                ctx.warn(f"{node.address}: alias.provisioned_concurrency: not emulated by this endpoint "
+                         "(PutProvisionedConcurrencyConfig); not applied")
+        return {"version": version, "alias_arn": alias_arn}
+
+    # --- delete / discover ---
+    def owned_from_arn(self, arn, tags):
+        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
+
+    def delete(self, resource, ctx):
+        client = ctx.client("lambda")
+        name = resource.physical_id
+        try:
+            for page in client.get_paginator("list_event_source_mappings").paginate(FunctionName=name):
+                for mapping in page["EventSourceMappings"]:
+                    client.delete_event_source_mapping(UUID=mapping["UUID"])
+            client.delete_function(FunctionName=name)
+        except Exception as exc:
+            if not is_not_found(exc, *NOT_FOUND):
+                raise
