@@ -13,6 +13,7 @@ def _without_topic(tmp_path):
     text = re.sub(r"\nsns_topics:\n(  .*\n|\s*\n)*?(?=dynamodb_tables:)", "\n", text)
     text = re.sub(r".*\{sns_topic: order-events.*\n", "", text)
     assert "sns_topics" not in text and "order-events" not in text
+    text = text.replace("code: lambda_code/", f"code: {ROOT}/lambda_code/")   # the copy lives elsewhere
     path = tmp_path / "no-topic.yaml"
     path.write_text(text)
     return path
@@ -62,14 +63,14 @@ def test_environment_override_gives_an_isolated_copy(cli, boto):
     assert cli("apply", SPEC, "--yes").code == 0
     copy = cli("apply", SPEC, "--yes", "--environment", "pr-42")
     assert copy.code == 0, copy
-    assert "8 created" in copy.out
+    assert "11 created" in copy.out
     boto("sqs").get_queue_url(QueueName="shop-pr-42-orders")
     by_env_var = cli("diff", SPEC, env={"PROVISIONER_ENVIRONMENT": "pr-42"})
     assert by_env_var.code == 0, by_env_var
     destroyed = cli("destroy", "--project", "shop", "--environment", "pr-42", "--yes")
     assert destroyed.code == 0, destroyed
     assert owned_arns(boto, "shop", "pr-42") == []
-    assert len(owned_arns(boto, "shop", "dev")) == 8
+    assert len(owned_arns(boto, "shop", "dev")) == 11
     assert cli("diff", SPEC).code == 0
 
 
@@ -80,7 +81,9 @@ def test_destroy_dry_run_lists_exactly_what_destroy_deletes(cli):
     listed = sorted(c["address"] for c in dry.json()["changes"])
     assert listed == sorted(["kms_keys.data", "sqs_queues.orders", "sqs_queues.orders-dlq",
                              "sns_topics.order-events", "dynamodb_tables.orders", "s3_buckets.receipts",
-                             "log_groups.order-worker", "iam_roles.order-worker"])
+                             "log_groups.order-worker", "iam_roles.order-worker",
+                             "lambda_functions.order-processor", "iam_roles.order-processor-role",
+                             "log_groups.order-processor-logs"])
     done = cli("destroy", SPEC, "--yes")
     assert done.code == 0
     for address in listed:

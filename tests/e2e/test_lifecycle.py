@@ -8,6 +8,7 @@ from tests.e2e.conftest import ROOT, owned_arns
 SPEC = ROOT / "specs" / "example.yaml"
 BUCKET = "shop-dev-receipts-123456789012"
 ROLE = "shop-dev-order-worker"
+FUNCTION = "shop-dev-order-processor"
 
 
 def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto):
@@ -15,11 +16,11 @@ def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto)
 
     first = cli("diff", SPEC)
     assert first.code == 2, first
-    assert "8 to create" in first.out
+    assert "11 to create" in first.out
 
     applied = cli("apply", SPEC, "--yes")
     assert applied.code == 0, applied
-    assert "8 created" in applied.out
+    assert "11 created" in applied.out
 
     in_sync = cli("diff", SPEC)
     assert in_sync.code == 0, in_sync
@@ -41,6 +42,7 @@ def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto)
     s3 = boto("s3")
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Suspended"})
     s3.delete_bucket_lifecycle(Bucket=BUCKET)
+    boto("lambda").update_function_configuration(FunctionName=FUNCTION, MemorySize=128, Timeout=3)
     iam = boto("iam")
     iam.put_role_policy(RoleName="shop-dev-order-worker", PolicyName="grants", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
@@ -49,19 +51,24 @@ def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto)
     assert drift.code == 2, drift
     assert "s3_buckets.receipts.versioning: Suspended -> Enabled" in drift.out
     assert "s3_buckets.receipts.lifecycle" in drift.out
+    assert "lambda_functions.order-processor.memory: 128 -> 256" in drift.out
+    assert "lambda_functions.order-processor.timeout: 3 -> 20" in drift.out
     assert "iam_roles.order-worker.inline_policies.grants.Statement.QueueOrdersConsume: (absent)" in drift.out
 
     repaired = cli("apply", SPEC, "--yes")
     assert repaired.code == 0, repaired
-    assert "3 updated" in repaired.out
+    assert "4 updated" in repaired.out
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])["Attributes"]
     assert attrs["MessageRetentionPeriod"] == "345600"
     assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    config = boto("lambda").get_function_configuration(FunctionName=FUNCTION)
+    assert (config["MemorySize"], config["Timeout"]) == (256, 20)
+    assert boto("lambda").get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == "2"
     assert cli("diff", SPEC).code == 0
 
     destroyed = cli("destroy", SPEC, "--yes")
     assert destroyed.code == 0, destroyed
-    assert "8 deleted" in destroyed.out
+    assert "11 deleted" in destroyed.out
     assert owned_arns(boto, "shop", "dev") == []
     assert boto("kms").list_aliases()["Aliases"] == [] or all(
         a["AliasName"] != "alias/shop-dev-data" for a in boto("kms").list_aliases()["Aliases"])
@@ -136,6 +143,35 @@ def test_deployed_settings_match_the_spec(cli, boto):
     group = boto("logs").describe_log_groups(logGroupNamePrefix="shop-dev-order-worker")["logGroups"][0]
     assert group["retentionInDays"] == 30 and group["kmsKeyId"] == key_arn
 
+    lam = boto("lambda")
+    function = lam.get_function(FunctionName=FUNCTION)
+    config = function["Configuration"]
+    assert (config["MemorySize"], config["Timeout"], config["Handler"]) == (256, 20, "orders.handler")
+    assert config["TracingConfig"]["Mode"] == "Active"
+    assert config["Environment"]["Variables"] == {"TABLE_NAME": "shop-dev-orders", "RETENTION_DAYS": "365"}
+    assert config["Role"] == f"arn:aws:iam::123456789012:role/{FUNCTION}"
+    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 10
+    invoke = lam.get_function_event_invoke_config(FunctionName=FUNCTION)
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["MaximumEventAgeInSeconds"] == 3600
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"].endswith(":shop-dev-orders-dlq")
+    assert lam.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == "1"
+    mapping, = lam.list_event_source_mappings(FunctionName=FUNCTION)["EventSourceMappings"]
+    assert mapping["EventSourceArn"].endswith(":shop-dev-orders") and mapping["BatchSize"] == 10
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    permission, = json.loads(lam.get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]
+    assert permission["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert permission["Condition"] == {"ArnLike": {"AWS:SourceArn": f"arn:aws:s3:::{BUCKET}"},
+                                       "StringEquals": {"AWS:SourceAccount": "123456789012"}}
+    lambda_notification = s3.get_bucket_notification_configuration(Bucket=BUCKET)["LambdaFunctionConfigurations"]
+    assert [n["LambdaFunctionArn"].rsplit(":", 1)[-1] for n in lambda_notification] == [FUNCTION]
+    function_group = boto("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"]
+    assert [(g["retentionInDays"], g["kmsKeyId"]) for g in function_group] == [(14, key_arn)]
+    role_statements = iam.get_role_policy(RoleName=FUNCTION, PolicyName="grants")["PolicyDocument"]["Statement"]
+    role_resources = {r for s in role_statements for r in s["Resource"]}
+    assert "*" not in role_resources
+    assert f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{FUNCTION}:log-stream:*" in role_resources
+
     outputs = cli("outputs", SPEC)
     assert outputs.code == 0, outputs
     data = outputs.json()
@@ -143,10 +179,13 @@ def test_deployed_settings_match_the_spec(cli, boto):
     assert data["kms_keys.data"]["arn"] == key_arn
 
 
-def test_contributor_insights_is_reported_as_not_emulated(cli):
+def test_what_the_emulator_lacks_is_reported_not_claimed(cli):
     applied = cli("apply", SPEC, "--yes")
     assert applied.code == 0, applied
     assert "contributor_insights: not emulated by this endpoint" in applied.err
+    assert "alias.provisioned_concurrency: not emulated by this endpoint" in applied.err
     diff = cli("diff", SPEC)
     assert diff.code == 0
     assert "contributor_insights: not emulated" in diff.out
+    assert "alias.provisioned_concurrency: not emulated" in diff.out
+    assert "dead_letter_queue: not returned by this endpoint" in diff.out
