@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
-import sys
 from decimal import Decimal
-from pathlib import Path
+from functools import partial
 from types import SimpleNamespace
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -17,8 +14,9 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
+from tests.handlers import events
+from tests.handlers.events import REGION, load_handler, s3_test_event, sqs_arn
+
 BUCKET = "market-data-dev-data"
 TABLE = "market-data-dev-prices"
 
@@ -47,15 +45,6 @@ GOOD_AND_BAD = (
 
 # --- fixtures ------------------------------------------------------------------------------------------
 
-def load_module(relative: str, name: str, monkeypatch):
-    """Loads a handler file by path; lambda_code folders are not packages."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def cloud(monkeypatch):
     with mock_aws():
@@ -80,59 +69,20 @@ def cloud(monkeypatch):
 @pytest.fixture
 def processing(cloud, monkeypatch):
     path = "lambda_code/market_data_processing/processing.py"
-    return load_module(path, "md_processing_handler", monkeypatch)
+    return load_handler(path, "md_processing_handler", monkeypatch)
 
 
 @pytest.fixture
 def api(cloud, monkeypatch):
-    return load_module("lambda_code/market_data_api/api.py", "md_api_handler", monkeypatch)
+    return load_handler("lambda_code/market_data_api/api.py", "md_api_handler", monkeypatch)
 
 
 # --- events --------------------------------------------------------------------------------------------
 
-def s3_record(key: str, size: int = 100, bucket: str = BUCKET, event_name: str = "ObjectCreated:Put") -> dict:
-    """One record exactly as S3 sends it; the key is URL-encoded with + for spaces."""
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventTime": "2024-03-01T14:35:00.000Z",
-        "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:uploader"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.10"},
-        "responseElements": {
-            "x-amz-request-id": "C3D13FE58DE4C810",
-            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
-        },
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "incoming-csv",
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                       "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": quote_plus(key, safe="/"), "size": size,
-                       "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"},
-        },
-    }
-
-
-def s3_event(*keys: str) -> dict:
-    return {"Records": [s3_record(key) for key in keys]}
-
-
-def sqs_event(*bodies: dict) -> dict:
-    return {"Records": [{
-        "messageId": f"059f36b4-87a3-44ab-83d2-66197590{i:04d}",
-        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
-        "body": json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1709303700000",
-                       "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                       "ApproximateFirstReceiveTimestamp": "1709303700001"},
-        "messageAttributes": {},
-        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:market-data-dev-processing-dlq",
-        "awsRegion": REGION,
-    } for i, body in enumerate(bodies)]}
+# S3 notifications for the data bucket (versioning off, so no versionId), and the processing DLQ's batches.
+s3_record = partial(events.s3_record, bucket=BUCKET, configuration_id="incoming-csv")
+s3_event = partial(events.s3_event, bucket=BUCKET, configuration_id="incoming-csv")
+sqs_event = partial(events.sqs_event, queue_arn=sqs_arn("market-data-dev-processing-dlq"))
 
 
 def put_csv(cloud, key: str, text: str | bytes) -> None:
@@ -228,9 +178,7 @@ def test_s3_event_wrapped_in_a_queue_message(cloud, processing, wrap):
 
 
 def test_s3_test_event_is_ignored(cloud, processing):
-    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-03-01T14:35:00.000Z",
-                  "Bucket": BUCKET, "RequestId": "5582815E1AEA5ADF",
-                  "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB"}
+    test_event = s3_test_event(BUCKET)
 
     assert processing.handler(test_event, None)["files"] == 0
     assert processing.handler(sqs_event(test_event), None)["files"] == 0

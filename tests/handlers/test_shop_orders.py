@@ -1,13 +1,10 @@
 """The shop orders Lambda handler, run in-process against moto's mock_aws with the events AWS sends."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from decimal import Decimal
-from pathlib import Path
+from functools import partial
 from types import SimpleNamespace
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -15,11 +12,12 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
+from tests.handlers import events
+from tests.handlers.events import REGION, load_handler, message_id, s3_test_event, sqs_arn
+
 BUCKET = "shop-dev-receipts"
 TABLE = "shop-dev-orders"
-QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:shop-dev-orders"
+QUEUE_ARN = sqs_arn("shop-dev-orders")
 
 T0 = 1709303400  # 2024-03-01T14:30:00Z
 YEAR = 365 * 86400
@@ -59,70 +57,18 @@ def cloud(monkeypatch):
 @pytest.fixture
 def orders(cloud, monkeypatch):
     """The handler module, loaded by path (lambda_code folders are not packages) inside mock_aws."""
-    name = "shop_orders_handler_under_test"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "lambda_code/shop_orders/orders.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler("lambda_code/shop_orders/orders.py", "shop_orders_handler_under_test", monkeypatch)
 
 
 # --- events --------------------------------------------------------------------------------------------
 
-def message_id(i: int) -> str:
-    return f"059f36b4-87a3-44ab-83d2-66197590{i:04d}"
+# The orders queue's batches, and notifications from the versioned receipts bucket (so with a versionId).
+sqs_event = partial(events.sqs_event, queue_arn=QUEUE_ARN)
+RECEIPTS = {"bucket": BUCKET, "configuration_id": "incoming-receipts", "version_id": "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd"}
+s3_record = partial(events.s3_record, **RECEIPTS)
+s3_event = partial(events.s3_event, **RECEIPTS)
 
-
-def sqs_event(*bodies) -> dict:
-    """An SQS batch as the event source mapping delivers it; dict bodies are sent as JSON, str as is."""
-    return {"Records": [{
-        "messageId": message_id(i),
-        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1709303700000",
-                       "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                       "ApproximateFirstReceiveTimestamp": "1709303700001"},
-        "messageAttributes": {},
-        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
-        "awsRegion": REGION,
-    } for i, body in enumerate(bodies)]}
-
-
-def s3_record(key: str, size: int = 100) -> dict:
-    """One record exactly as S3 sends it; the key is URL-encoded with + for spaces."""
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventTime": "2024-03-01T14:35:00.000Z",
-        "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:uploader"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.10"},
-        "responseElements": {
-            "x-amz-request-id": "C3D13FE58DE4C810",
-            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
-        },
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "incoming-receipts",
-            "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                       "arn": f"arn:aws:s3:::{BUCKET}"},
-            "object": {"key": quote_plus(key, safe="/"), "size": size,
-                       "versionId": "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd",
-                       "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"},
-        },
-    }
-
-
-def s3_event(key: str) -> dict:
-    return {"Records": [s3_record(key)]}
-
-
-S3_TEST_EVENT = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-03-01T14:35:00.000Z",
-                 "Bucket": BUCKET, "RequestId": "5582815E1AEA5ADF",
-                 "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB"}
+S3_TEST_EVENT = s3_test_event(BUCKET)
 
 
 # --- helpers -------------------------------------------------------------------------------------------
