@@ -18,7 +18,25 @@ NOT_FOUND = ("ResourceNotFoundException",)
 BUSY = ("ResourceInUseException", "LimitExceededException")   # table or index still changing
 STREAM_VIEWS = {"keys_only": "KEYS_ONLY", "new_image": "NEW_IMAGE", "old_image": "OLD_IMAGE",
                 "new_and_old_images": "NEW_AND_OLD_IMAGES"}
+SCALING_METRICS = {"read": "DynamoDBReadCapacityUtilization", "write": "DynamoDBWriteCapacityUtilization"}
 WAIT = {"Delay": 2, "MaxAttempts": 450}   # up to 15 minutes: large GSI backfills are slow
+
+
+def _scaling(name: str, props: dict) -> dict:
+    """"table/NAME read" -> {min, max, target}: every auto-scaled dimension of the table and its indexes."""
+    owners = [(f"table/{name}", props.get("autoscaling") or {})] + [
+        (f"table/{name}/index/{index_name}", index.get("autoscaling") or {})
+        for index_name, index in props["global_indexes"].items()]
+    return {f"{resource} {direction}": {"min": config["min"], "max": config["max"], "target": float(config["target"])}
+            for resource, scaling in owners for direction, config in sorted(scaling.items())}
+
+
+def _dimension(key: str) -> tuple[str, str, str]:
+    """"table/t/index/i read" -> (resource id, scalable dimension, direction)."""
+    resource, direction = key.rsplit(" ", 1)
+    level = "index" if "/index/" in resource else "table"
+    units = "ReadCapacityUnits" if direction == "read" else "WriteCapacityUnits"
+    return resource, f"dynamodb:{level}:{units}", direction
 
 
 def _key(attribute: dict) -> dict:
@@ -83,6 +101,15 @@ class DynamoDbTables(Reconciler):
                 if not provisioned and field in index:
                     out.append((("global_indexes", index_name, field), "only valid with billing: provisioned",
                                 "error"))
+        scaled = [((), props.get("autoscaling"))] + [(("global_indexes", n), i.get("autoscaling"))
+                                                   for n, i in props["global_indexes"].items()]
+        for path, scaling in scaled:
+            if scaling and not provisioned:
+                out.append((path + ("autoscaling",), "auto scaling needs billing: provisioned", "error"))
+            for direction, config in (scaling or {}).items():
+                if config["min"] > config["max"]:
+                    out.append((path + ("autoscaling", direction), f"min {config['min']} is above max "
+                                                                   f"{config['max']}", "error"))
         if props["local_indexes"] and "sort_key" not in props:
             out.append((("local_indexes",), "local indexes need the table to have a sort_key", "error"))
         both = set(props["global_indexes"]) & set(props["local_indexes"])
@@ -135,6 +162,7 @@ class DynamoDbTables(Reconciler):
             "contributor_insights": props["contributor_insights"],
             "deletion_protection": props["deletion_protection"],
             "table_class": props["table_class"],
+            "autoscaling": _scaling(node.physical_name, props) if provisioned else {},
             "tags": ctx.tags_for(node),
         }
 
@@ -210,10 +238,66 @@ class DynamoDbTables(Reconciler):
             "table_class": table.get("TableClassSummary", {}).get("TableClass", "STANDARD"),
             "tags": tags,
         }
+        if provisioned:
+            props["autoscaling"] = self._read_scaling(ctx, name, node.props, props)
+        else:
+            props["autoscaling"] = {}
         outputs = {"arn": arn, "name": name}
         if table.get("LatestStreamArn") and props["stream"] != "disabled":
             outputs["stream_arn"] = table["LatestStreamArn"]
         return Observed(props, outputs, tags, warnings)
+
+    def _read_scaling(self, ctx, name, spec_props, props) -> dict:
+        """Scalable targets and their target-tracking policies. Capacity that auto scaling owns is
+        reported as the spec's starting value: auto scaling changing it is not drift."""
+        client = ctx.client("application-autoscaling")
+        resources = [f"table/{name}"] + [f"table/{name}/index/{i}" for i in props["global_indexes"]]
+        found = {}
+        for page in client.get_paginator("describe_scalable_targets").paginate(
+                ServiceNamespace="dynamodb", ResourceIds=resources):
+            for target in page["ScalableTargets"]:
+                direction = "read" if target["ScalableDimension"].endswith("ReadCapacityUnits") else "write"
+                found[f"{target['ResourceId']} {direction}"] = {"min": target["MinCapacity"],
+                                                                "max": target["MaxCapacity"], "target": None}
+        for resource in sorted({key.rsplit(" ", 1)[0] for key in found}):
+            for page in client.get_paginator("describe_scaling_policies").paginate(
+                    ServiceNamespace="dynamodb", ResourceId=resource):
+                for policy in page["ScalingPolicies"]:
+                    direction = "read" if policy["ScalableDimension"].endswith("ReadCapacityUnits") else "write"
+                    tracking = policy.get("TargetTrackingScalingPolicyConfiguration", {})
+                    if f"{resource} {direction}" in found:
+                        found[f"{resource} {direction}"]["target"] = tracking.get("TargetValue")
+        for key in found:
+            resource, _, direction = _dimension(key)
+            field = f"{direction}_capacity"
+            if resource == f"table/{name}" and (spec_props.get("autoscaling") or {}).get(direction):
+                props[field] = spec_props.get(field)
+            index_name = resource.rsplit("/", 1)[-1]
+            index = spec_props["global_indexes"].get(index_name, {})
+            if "/index/" in resource and (index.get("autoscaling") or {}).get(direction) \
+                    and index_name in props["global_indexes"]:
+                props["global_indexes"][index_name][field] = index.get(field)
+        return found
+
+    def _put_scaling(self, ctx, desired, have: dict):
+        client = ctx.client("application-autoscaling")
+        for key in sorted(set(have) - set(desired["autoscaling"])):
+            resource, dimension, _ = _dimension(key)
+            client.deregister_scalable_target(ServiceNamespace="dynamodb", ResourceId=resource,
+                                              ScalableDimension=dimension)
+        for key, config in desired["autoscaling"].items():
+            if have.get(key) == config:
+                continue
+            resource, dimension, direction = _dimension(key)
+            client.register_scalable_target(ServiceNamespace="dynamodb", ResourceId=resource,
+                                            ScalableDimension=dimension, MinCapacity=config["min"],
+                                            MaxCapacity=config["max"])
+            client.put_scaling_policy(
+                PolicyName=f"{resource.replace('/', '-')}-{direction}-target-tracking", ServiceNamespace="dynamodb",
+                ResourceId=resource, ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": config["target"],
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": SCALING_METRICS[direction]}})
 
     def _tags(self, client, arn) -> dict:
         tags, token = [], None
@@ -288,6 +372,8 @@ class DynamoDbTables(Reconciler):
             self._set_pitr(client, name, True)
         if desired["contributor_insights"]:
             self._set_insights(client, name, True, node, ctx)
+        if desired["autoscaling"]:
+            self._put_scaling(ctx, desired, {})
         outputs = {"arn": table["TableArn"], "name": name}
         if table.get("LatestStreamArn"):
             outputs["stream_arn"] = table["LatestStreamArn"]
@@ -346,6 +432,8 @@ class DynamoDbTables(Reconciler):
             self._set_pitr(client, name, desired["point_in_time_recovery"])
         if "contributor_insights" in fields:
             self._set_insights(client, name, desired["contributor_insights"], node, ctx)
+        if "autoscaling" in fields:
+            self._put_scaling(ctx, desired, have["autoscaling"])
         if "tags" in fields:
             arn = actual.outputs["arn"]
             retag(desired["tags"], have["tags"], lambda keys: client.untag_resource(ResourceArn=arn, TagKeys=keys),
@@ -409,8 +497,23 @@ class DynamoDbTables(Reconciler):
         if table.get("DeletionProtectionEnabled"):
             raise RefusedError(f"table {resource.physical_id} has deletion_protection enabled; set "
                                "deletion_protection: false and apply before deleting it")
+        self._remove_scaling(ctx, table)
         eventually(BUSY, timeout=900)(client.delete_table)(TableName=resource.physical_id)
         client.get_waiter("table_not_exists").wait(TableName=resource.physical_id, WaiterConfig=WAIT)
+
+    def _remove_scaling(self, ctx, table):
+        """Scalable targets outlive their table unless deregistered."""
+        if table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED") != "PROVISIONED":
+            return
+        name = table["TableName"]
+        client = ctx.client("application-autoscaling")
+        resources = [f"table/{name}"] + [f"table/{name}/index/{i['IndexName']}"
+                                         for i in table.get("GlobalSecondaryIndexes", [])]
+        for page in client.get_paginator("describe_scalable_targets").paginate(
+                ServiceNamespace="dynamodb", ResourceIds=resources):
+            for target in page["ScalableTargets"]:
+                client.deregister_scalable_target(ServiceNamespace="dynamodb", ResourceId=target["ResourceId"],
+                                                  ScalableDimension=target["ScalableDimension"])
 
     def has_data(self, resource, ctx):
         page = unless_missing(ctx.client("dynamodb").scan, *NOT_FOUND, default={},

@@ -9,6 +9,7 @@ dead-letter target, its asynchronous destinations, the queues and streams it pol
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from provisioner.aws import eventually, is_not_emulated, is_not_found, unless_missing
@@ -19,9 +20,11 @@ from provisioner.reconcilers.base import (
     Observed,
     OwnedResource,
     Reconciler,
+    dropped_by_emulator,
+    offline_context,
     retag,
 )
-from provisioner.spec.refs import Ref, find_refs
+from provisioner.spec.refs import Ref, Template, find_refs
 
 NOT_FOUND = ("ResourceNotFoundException",)
 # A role created seconds ago is not yet assumable by Lambda; AWS says so in this error.
@@ -49,6 +52,14 @@ def code_folder(spec, code: str) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def _predictable(value, spec) -> bool:
+    """Whether every reference in value is known before its resource exists (an ARN built from a name)."""
+    refs = [value] if isinstance(value, Ref) else value.refs() if isinstance(value, Template) else []
+    context = offline_context(spec)
+    return all(ref.attr in spec.registry[ref.kind].predicted_outputs(spec.nodes[ref.address], context)
+               for ref in refs if ref.address in spec.nodes)
 
 
 def _destination(target: dict | None):
@@ -109,9 +120,16 @@ class LambdaFunctions(Reconciler):
         return unique
 
     def dependencies(self, node, spec, referenced):
-        """Grants go into the role, which orders itself; the function waits for the role only."""
+        """Grants go into the role, which orders itself; the function waits for the role only. A sender
+        whose ARN is only known once it exists (an API's execution ARN) must exist before the
+        permission that names it."""
         elsewhere = {ref.address for _, ref in find_refs({k: v for k, v in node.props.items() if k != "grants"})}
-        return {address for address in referenced if address in elsewhere}
+        needed = {address for address in referenced if address in elsewhere}
+        for sender in spec.nodes.values():
+            for delivery in spec.registry[sender.kind].deliveries(sender, spec):
+                if delivery.target == node.address and not _predictable(delivery.source_arn, spec):
+                    needed.add(delivery.source)
+        return needed
 
     def validate(self, node, spec):
         props, out = node.props, []
@@ -214,7 +232,7 @@ class LambdaFunctions(Reconciler):
             "permissions": {},
             "tags": ctx.tags_for(node),
             "_triggers": [self._trigger(t) for t in props["triggers"]],
-            "_permissions": [{"sid": self._sid(d.source), "principal": d.service, "source_arn": d.source_arn,
+            "_permissions": [{"sid": self._sid(d), "principal": d.service, "source_arn": d.source_arn,
                               "source_account": ctx.account_id if d.service == "s3.amazonaws.com" else None}
                              for d in ctx.deliveries_to(node.address)],
             "_package": package,
@@ -233,8 +251,10 @@ class LambdaFunctions(Reconciler):
                             bisect_on_error=trigger["bisect_on_error"])
         return {"source": source, **settings}
 
-    def _sid(self, source_address: str) -> str:
-        return "provisioner-" + source_address.replace(".", "-").replace("_", "-")
+    def _sid(self, delivery) -> str:
+        """Statement ids allow letters, digits, '-' and '_' only."""
+        text = "-".join(filter(None, ["provisioner", delivery.source, delivery.label]))
+        return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:100]
 
     def normalize(self, desired):
         triggers = {t["source"]: {k: v for k, v in t.items() if k not in ("source", "starting_position")}
@@ -253,11 +273,9 @@ class LambdaFunctions(Reconciler):
         tags = found.get("Tags", {})
         warnings = []
         props = self._configuration(config)
-        dead_letter = config.get("DeadLetterConfig", {}).get("TargetArn")
-        if dead_letter is None and node.props.get("dead_letter_queue") and ctx.aws.emulated:
-            dead_letter = NOT_RETURNED
-            warnings.append("dead_letter_queue: not returned by this endpoint (GetFunction has no "
-                            "DeadLetterConfig); it is set but not compared")
+        dead_letter = dropped_by_emulator(config.get("DeadLetterConfig", {}).get("TargetArn"),
+                                          node.props.get("dead_letter_queue"), ctx, warnings, "dead_letter_queue",
+                                          "GetFunction has no DeadLetterConfig")
         triggers, mapping_ids = self._read_triggers(client, name)
         props.update({
             "dead_letter_queue": dead_letter,

@@ -288,3 +288,80 @@ def test_replacing_a_table_with_data_is_blocked_without_allow_data_loss(applied,
     keys = {k["AttributeName"]: k["KeyType"] for k in describe(ddb)["KeySchema"]}
     assert keys == {"tenant_id": "HASH", "order_id": "RANGE"}
     assert ddb.scan(TableName=NAME)["Count"] == 0
+
+
+SCALED = """
+version: 1
+project: shop
+environment: dev
+dynamodb_tables:
+  market:
+    partition_key: {name: symbol, type: S}
+    billing: provisioned
+    read_capacity: 5
+    write_capacity: 5
+    autoscaling: {read: {min: 5, max: 100, target: 70}, write: {min: 5, max: 50}}
+    global_indexes:
+      by-day:
+        partition_key: {name: day, type: S}
+        read_capacity: 5
+        write_capacity: 5
+        autoscaling: {read: {min: 5, max: 20}}
+"""
+
+
+def _targets(aws) -> dict:
+    client = aws("application-autoscaling")
+    targets = client.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"]
+    return {(t["ResourceId"], t["ScalableDimension"]): (t["MinCapacity"], t["MaxCapacity"]) for t in targets}
+
+
+def test_autoscaling_targets_and_policies_are_attached_to_table_and_index(aws, write_spec, engine):
+    run_quartet(engine(write_spec(SCALED)))
+    assert _targets(aws) == {
+        ("table/shop-dev-market", "dynamodb:table:ReadCapacityUnits"): (5, 100),
+        ("table/shop-dev-market", "dynamodb:table:WriteCapacityUnits"): (5, 50),
+        ("table/shop-dev-market/index/by-day", "dynamodb:index:ReadCapacityUnits"): (5, 20),
+    }
+    policies = aws("application-autoscaling").describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+    tracking = {(p["ResourceId"], p["ScalableDimension"]): p["TargetTrackingScalingPolicyConfiguration"]
+                for p in policies}
+    read = tracking[("table/shop-dev-market", "dynamodb:table:ReadCapacityUnits")]
+    assert read["TargetValue"] == 70.0
+    assert read["PredefinedMetricSpecification"]["PredefinedMetricType"] == "DynamoDBReadCapacityUtilization"
+    assert len(tracking) == 3
+
+
+def test_capacity_moved_by_autoscaling_is_not_drift_but_a_changed_target_is(aws, write_spec, engine):
+    e = engine(write_spec(SCALED))
+    e.apply()
+    aws("dynamodb").update_table(TableName="shop-dev-market",
+                                 ProvisionedThroughput={"ReadCapacityUnits": 40, "WriteCapacityUnits": 5})
+    assert not e.plan().has_changes
+    client = aws("application-autoscaling")
+    client.register_scalable_target(ServiceNamespace="dynamodb", ResourceId="table/shop-dev-market",
+                                    ScalableDimension="dynamodb:table:ReadCapacityUnits", MinCapacity=1,
+                                    MaxCapacity=10)
+    change = only_change(e.plan(), "dynamodb_tables.market")
+    assert diffs_by_path(change)["autoscaling.table/shop-dev-market read.max"] == (10, 100)
+    assert_repaired(e)
+    assert _targets(aws)[("table/shop-dev-market", "dynamodb:table:ReadCapacityUnits")] == (5, 100)
+
+
+def test_destroy_deregisters_scalable_targets(aws, write_spec, engine):
+    e = engine(write_spec(SCALED))
+    e.apply()
+    e.destroy()
+    assert _targets(aws) == {}
+
+
+def test_autoscaling_on_an_on_demand_table_is_rejected(write_spec):
+    from provisioner.errors import SpecError
+    from provisioner.reconcilers import default_registry
+    from provisioner.spec.model import load_spec
+    text = SCALED.replace("billing: provisioned", "billing: on_demand").replace(
+        "    read_capacity: 5\n    write_capacity: 5\n", "").replace(
+        "        read_capacity: 5\n        write_capacity: 5\n", "")
+    with pytest.raises(SpecError) as raised:
+        load_spec(str(write_spec(text)), default_registry())
+    assert "auto scaling needs billing: provisioned" in str(raised.value)

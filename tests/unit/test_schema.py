@@ -89,7 +89,9 @@ def test_example_spec_is_valid():
     spec = load_spec(str(ROOT / "specs" / "example.yaml"), default_registry())
     assert set(spec.nodes) == {"kms_keys.data", "sqs_queues.orders-dlq", "sqs_queues.orders",
                                "sns_topics.order-events", "dynamodb_tables.orders", "s3_buckets.receipts",
-                               "log_groups.order-worker", "iam_roles.order-worker"}
+                               "log_groups.order-worker", "iam_roles.order-worker",
+                               "lambda_functions.order-processor", "iam_roles.order-processor-role",
+                               "log_groups.order-processor-logs"}
     assert not spec.warnings
 
 
