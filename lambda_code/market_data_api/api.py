@@ -14,11 +14,18 @@ Handlers:
 
     api.status_handler   GET /status/{symbol}[?limit=N]
         Without limit: the latest item of the symbol as a JSON object. With limit (1-100): {"symbol",
-        "items"}, the latest N items, newest first. The symbol is upper-cased before it is checked.
+        "items"}, the latest N items, newest first (the sort key timestamp is a number, so DynamoDB
+        orders it numerically, i.e. by time). The symbol is upper-cased before it is checked.
         200; 400 bad symbol or limit; 404 no data for the symbol.
         DynamoDB numbers come back as Decimal. To keep them exact, price is returned as a decimal string
         ("101.37", as a float it could read 101.36999999999999) and volume as an integer; any other
         number attribute becomes an integer when integral and a decimal string otherwise.
+        timestamp (epoch seconds) is always returned as a decimal string in plain notation, integral or
+        not: "1709303400", "1709303400.123456". One type for every item, and exact: a JSON number with
+        that many digits would lose the sub-second part in float-based parsers (JavaScript, Python's
+        float). Each item also gets a "time" field for people: the same instant as UTC ISO-8601 with
+        microseconds, "2024-03-01T14:30:00.123456Z" (digits beyond microseconds are cut off there; the
+        exact value is timestamp); null if timestamp is not a number in datetime's range.
 
 Every response is {"statusCode", "headers": {"Content-Type": "application/json"}, "body": JSON}; errors
 are {"error": "..."}. AWS errors are not caught: the invocation fails, API Gateway answers 502, and the
@@ -28,7 +35,8 @@ Environment:
     BUCKET_NAME      upload bucket (upload_handler)
     KMS_KEY_ID       optional; uploads are stored with SSE-KMS under this key (upload_handler)
     INCOMING_PREFIX  default incoming/ (upload_handler)
-    TABLE_NAME       market-data table, symbol (partition) / timestamp (sort) (status_handler)
+    TABLE_NAME       market-data table, symbol (partition, S) / timestamp (sort, N: epoch seconds)
+                     (status_handler)
 """
 from __future__ import annotations
 
@@ -39,7 +47,8 @@ import json
 import os
 import re
 import uuid
-from decimal import Decimal
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 import boto3
 from boto3.dynamodb.conditions import Key
@@ -52,6 +61,7 @@ SYMBOL_RE = re.compile(r"[A-Z0-9.\-]{1,12}")
 UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 MAX_FILENAME_LENGTH = 200
 MAX_LIMIT = 100
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 s3 = boto3.client("s3")
 dynamodb = boto3.resource("dynamodb")
@@ -149,12 +159,27 @@ def to_json(item: dict) -> dict:
     result = {}
     for name, value in item.items():
         if isinstance(value, Decimal):
-            if name != "price" and (name == "volume" or value == value.to_integral_value()):
+            if name not in ("price", "timestamp") and (name == "volume" or value == value.to_integral_value()):
                 value = int(value)
             else:
                 value = format(value, "f")  # plain notation, never 1E+2
         result[name] = value
+    if "timestamp" in item:
+        result["time"] = iso_time(item["timestamp"])
     return result
+
+
+def iso_time(seconds) -> str | None:
+    """Epoch seconds as UTC ISO-8601 with microseconds (finer digits cut off), or None."""
+    if not isinstance(seconds, Decimal) or not seconds.is_finite():
+        return None
+    with localcontext(prec=80):  # DynamoDB numbers have at most 38 digits: exact, no rounding
+        micro = int((seconds * 1_000_000).to_integral_value(rounding=ROUND_FLOOR))
+    try:
+        moment = EPOCH + timedelta(microseconds=micro)
+    except OverflowError:
+        return None
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def response(status: int, payload) -> dict:

@@ -9,15 +9,23 @@ CSV format: UTF-8 (a BOM is fine), a header row, then one trade/quote per line. 
 case-insensitively; extra columns are ignored. Required columns:
 
     symbol     1-12 characters of A-Z 0-9 . - (upper-cased before checking), e.g. AAPL, BRK.B
-    timestamp  ISO-8601, e.g. 2024-03-01T14:30:00Z or 2024-03-01T09:30:00-05:00; without an offset it
-               is taken as UTC. Stored as UTC with fixed microsecond precision
-               (2024-03-01T14:30:00.000000Z) so that string order is time order.
+    timestamp  ISO-8601, e.g. 2024-03-01T14:30:00Z or 2024-03-01T09:30:00-05:00 (without an offset it
+               is taken as UTC; at most microsecond precision), or Unix epoch seconds in plain notation,
+               e.g. 1709303400 or 1709303400.123456 (up to 38 significant digits). A value that is a
+               plain number is always epoch seconds, so 20240301 is 1970-08-23, not a basic-format
+               date. Either way it must lie from 0 (1970-01-01T00:00:00Z) up to the end of year 9999
+               (below 253402300800).
     price      positive decimal in plain notation, e.g. 101.37
     volume     non-negative integer
 
-Each good row becomes one item keyed by symbol (partition) and timestamp (sort), with price and volume as
-Decimal (never float), plus source_key (where the file ended up) and ingested_at. A later row with the
-same symbol and timestamp overwrites the earlier one. Blank lines are skipped.
+Each good row becomes one item keyed by symbol (partition, S) and timestamp (sort, N), with timestamp, price
+and volume as Decimal (never float), plus source_key (where the file ended up) and ingested_at (UTC
+ISO-8601 text). timestamp is the instant in epoch seconds, computed with integer arithmetic so that
+sub-second digits stay exact: 2024-03-01T14:30:00.123456Z becomes Decimal("1709303400.123456"),
+2024-03-01T14:30:00Z becomes Decimal("1709303400"). Trailing zeros after the decimal point are dropped
+(1709303400.500 is stored as 1709303400.5), so the same instant always has the same stored key. A later
+row with the same symbol and timestamp (the same instant, however written) overwrites the earlier one.
+Blank lines are skipped.
 
 Afterwards the object moves (copy, then delete) from INCOMING_PREFIX to PROCESSED_PREFIX. Rejected rows are
 listed with their line numbers and reasons in a JSON report under REJECTED_PREFIX, at the file's relative
@@ -55,7 +63,11 @@ REQUIRED_COLUMNS = ("symbol", "timestamp", "price", "volume")
 SYMBOL_RE = re.compile(r"[A-Z0-9.\-]{1,12}")
 PRICE_RE = re.compile(r"\d+(\.\d+)?")
 VOLUME_RE = re.compile(r"\d+")
+EPOCH_SECONDS_RE = re.compile(r"-?\d+(\.\d+)?")  # the sign only so that -5 reads as out of range
 MAX_DIGITS = 38  # DynamoDB numbers hold at most 38 significant digits
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Timestamps lie in [0, END_OF_YEAR_9999): 1970-01-01T00:00:00Z up to 9999-12-31T23:59:59.999999...Z.
+END_OF_YEAR_9999 = 253402300800  # 10000-01-01T00:00:00Z in epoch seconds
 MAX_REPORTED_ERRORS = 1000
 
 s3 = boto3.client("s3")
@@ -213,18 +225,26 @@ def to_item(values: dict) -> dict:
     }
 
 
-def parse_timestamp(text: str) -> str:
-    try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise ValueError(f"timestamp {_show(text)} is not ISO-8601") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    try:
-        moment = moment.astimezone(timezone.utc)
-    except OverflowError:
-        raise ValueError(f"timestamp {_show(text)} is out of range") from None
-    return iso_utc(moment)
+def parse_timestamp(text: str) -> Decimal:
+    """Epoch seconds of an ISO-8601 or epoch-seconds value, exact: no float on the way."""
+    if EPOCH_SECONDS_RE.fullmatch(text):
+        plain = text.rstrip("0").rstrip(".") if "." in text else text
+        seconds = Decimal(plain)  # exact: Decimal() of a string never rounds
+        if len(seconds.as_tuple().digits) > MAX_DIGITS:
+            raise ValueError(f"timestamp {_show(text)} has more than {MAX_DIGITS} digits")
+    else:
+        try:
+            moment = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"timestamp {_show(text)} is neither ISO-8601 nor epoch seconds") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        delta = moment - EPOCH  # exact: whole days, seconds (0-86399) and microseconds (0-999999)
+        whole, micro = delta.days * 86400 + delta.seconds, delta.microseconds
+        seconds = Decimal(f"{whole}.{micro:06d}".rstrip("0")) if micro and whole >= 0 else Decimal(whole)
+    if not 0 <= seconds < END_OF_YEAR_9999:
+        raise ValueError(f"timestamp {_show(text)} is out of range (1970-01-01 to the end of 9999)")
+    return seconds if seconds else Decimal(0)  # -0 and 0.000 are the key 0
 
 
 def parse_price(text: str) -> Decimal:
@@ -293,7 +313,7 @@ def now_iso() -> str:
 
 
 def iso_utc(moment: datetime) -> str:
-    # A fixed width (always microseconds) keeps lexicographic order equal to time order in the sort key.
+    # A fixed width (always microseconds) keeps lexicographic order equal to time order.
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 

@@ -56,7 +56,7 @@ def cloud(monkeypatch):
             KeySchema=[{"AttributeName": "symbol", "KeyType": "HASH"},
                        {"AttributeName": "timestamp", "KeyType": "RANGE"}],
             AttributeDefinitions=[{"AttributeName": "symbol", "AttributeType": "S"},
-                                  {"AttributeName": "timestamp", "AttributeType": "S"}],
+                                  {"AttributeName": "timestamp", "AttributeType": "N"}],
             BillingMode="PAY_PER_REQUEST",
         )
         monkeypatch.setenv("TABLE_NAME", TABLE)
@@ -111,13 +111,17 @@ def test_s3_event_writes_good_rows_as_decimals_and_reports_bad_ones(cloud, proce
     assert summary == {"files": 1, "written": 4, "rejected": 11, "files_rejected": 0}
     stored = items(cloud)
     assert [(i["symbol"], i["timestamp"], i["price"], i["volume"]) for i in stored] == [
-        ("AAPL", "2024-03-01T14:30:00.000000Z", Decimal("101.37"), Decimal(1500)),
-        ("BRK.B", "2024-03-01T14:31:05.250000Z", Decimal("408.12"), Decimal(0)),
-        ("MSFT", "2024-03-01T14:30:00.000000Z", Decimal("415.5"), Decimal(200)),
-        ("ORCL", "2024-03-01T14:32:00.123456Z", Decimal("0.000001"), Decimal(99999999999)),
+        ("AAPL", Decimal("1709303400"), Decimal("101.37"), Decimal(1500)),
+        ("BRK.B", Decimal("1709303465.25"), Decimal("408.12"), Decimal(0)),
+        ("MSFT", Decimal("1709303400"), Decimal("415.5"), Decimal(200)),
+        ("ORCL", Decimal("1709303520.123456"), Decimal("0.000001"), Decimal(99999999999)),
     ]
+    # Decimal == compares values; the digits stored must be exact too (no float, no trailing zeros).
+    assert [str(i["timestamp"]) for i in stored] == ["1709303400", "1709303465.25", "1709303400",
+                                                     "1709303520.123456"]
     aapl = stored[0]
     assert isinstance(aapl["price"], Decimal) and str(aapl["price"]) == "101.37"
+    assert isinstance(aapl["timestamp"], Decimal)
     assert aapl["source_key"] == "processed/2024/03/01/trades.csv"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", aapl["ingested_at"])
     assert "exchange" not in aapl
@@ -212,10 +216,79 @@ def test_large_file_is_written_in_batches_of_25_and_duplicates_keep_the_last_row
     assert len(stored) == 120
     # DynamoDB refuses a batch holding a key twice (moto does not), so check the batch writer dropped one.
     assert batch_sizes == [25, 25, 25, 25, 20]
-    first = cloud.table.get_item(Key={"symbol": "SYM0", "timestamp": "2024-03-01T14:00:00.000000Z"})["Item"]
+    first = cloud.table.get_item(Key={"symbol": "SYM0", "timestamp": Decimal(1709301600)})["Item"]
     assert (first["price"], first["volume"]) == (Decimal("100.00"), Decimal(0))
-    last = cloud.table.get_item(Key={"symbol": "SYM5", "timestamp": "2024-03-01T14:01:59.000000Z"})["Item"]
+    last = cloud.table.get_item(Key={"symbol": "SYM5", "timestamp": Decimal(1709301719)})["Item"]
     assert (last["price"], last["volume"]) == (Decimal("999.99"), Decimal(7))
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("2024-03-01T14:30:00.123456Z", "1709303400.123456"),
+    ("2024-03-01T14:30:00Z", "1709303400"),
+    ("2024-03-01T14:30:00.500000Z", "1709303400.5"),
+    ("2024-03-01T15:30:00.000001+01:00", "1709303400.000001"),
+    ("2024-03-01T14:30:00.1234567Z", "1709303400.123456"),        # Python reads at most microseconds
+    ("1970-01-01T00:00:00Z", "0"),
+    ("1970-01-01T00:00:00.000001Z", "0.000001"),
+    # 18 digits: float would give 253402300800.0 (and then an out-of-range key).
+    ("9999-12-31T23:59:59.999999Z", "253402300799.999999"),
+    ("9999-12-31T23:59:59.999999", "253402300799.999999"),          # no offset: UTC
+    ("1709303400", "1709303400"),                                   # epoch seconds
+    ("1709303400.123456", "1709303400.123456"),
+    ("1709303400.500", "1709303400.5"),                              # one key per instant
+    ("1709303400.000", "1709303400"),
+    ("0001709303400", "1709303400"),
+    ("1709303400.1234567890123456789012345678", "1709303400.1234567890123456789012345678"),  # 38 digits
+    ("0", "0"), ("0.000", "0"), ("-0", "0"),
+    ("253402300799.999999999", "253402300799.999999999"),
+    ("20240301", "20240301"),                                       # a plain number is epoch seconds
+])
+def test_timestamp_becomes_exact_epoch_seconds(processing, text, seconds):
+    value = processing.parse_timestamp(text)
+
+    assert isinstance(value, Decimal)
+    assert str(value) == seconds  # the exact digits, not only an equal value
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("-1", "out of range"),
+    ("-0.000001", "out of range"),
+    ("253402300800", "out of range"),                               # 10000-01-01T00:00:00Z
+    ("99999999999999999999", "out of range"),
+    ("1969-12-31T23:59:59.999999Z", "out of range"),
+    ("9999-12-31T23:59:59-00:01", "out of range"),                 # 10000-01-01T00:00:59Z
+    ("1709303400.12345678901234567890123456789", "more than 38 digits"),
+    ("1.7093034E9", "neither ISO-8601 nor epoch seconds"),
+    ("1709303400.", "neither ISO-8601 nor epoch seconds"),
+    ("NaN", "neither ISO-8601 nor epoch seconds"),
+    ("1_709_303_400", "neither ISO-8601 nor epoch seconds"),
+    ("yesterday", "neither ISO-8601 nor epoch seconds"),
+])
+def test_bad_timestamps_are_rejected(processing, text, reason):
+    with pytest.raises(ValueError) as raised:
+        processing.parse_timestamp(text)
+
+    assert f"timestamp {text!r}" in str(raised.value)
+    assert reason in str(raised.value)
+
+
+def test_epoch_seconds_column_is_stored_as_the_same_number_key(cloud, processing):
+    put_csv(cloud, "incoming/epoch.csv", HEADER
+            + "AAPL,1709303400,101.37,1\n"                                 # line 2
+            + "AAPL,2024-03-01T14:30:00.000Z,101.40,2\n"                   # 3: same instant, replaces 2
+            + "AAPL,1709303400.25,101.50,3\n"
+            + "AAPL,999999999,99,4\n"                                      # 2001: sorts before 2024
+            + "AAPL,-5,99,5\n"                                             # 6: rejected
+            + "AAPL,253402300800,99,6\n")                                  # 7: rejected
+
+    summary = processing.handler(s3_event("incoming/epoch.csv"), None)
+
+    assert summary == {"files": 1, "written": 4, "rejected": 2, "files_rejected": 0}
+    stored = cloud.table.query(KeyConditionExpression=Key("symbol").eq("AAPL"), ScanIndexForward=False)["Items"]
+    assert [(str(i["timestamp"]), i["price"]) for i in stored] == [
+        ("1709303400.25", Decimal("101.50")), ("1709303400", Decimal("101.40")), ("999999999", Decimal(99))]
+    report = read_json(cloud, "rejected/epoch.csv.errors.json")
+    assert [(e["line"], "out of range" in e["reason"]) for e in report["errors"]] == [(6, True), (7, True)]
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -274,7 +347,7 @@ def test_prefixes_come_from_the_environment(cloud, processing, monkeypatch):
     monkeypatch.setenv("INCOMING_PREFIX", "in/")
     monkeypatch.setenv("PROCESSED_PREFIX", "done/")
     monkeypatch.setenv("REJECTED_PREFIX", "bad/")
-    put_csv(cloud, "in/a.csv", HEADER + ROW + "X,1,1,1\n")
+    put_csv(cloud, "in/a.csv", HEADER + ROW + "X,now,1,1\n")
 
     assert processing.handler(s3_event("in/a.csv"), None)["written"] == 1
     assert keys(cloud) == {"done/a.csv", "bad/a.csv.errors.json"}
@@ -283,7 +356,7 @@ def test_prefixes_come_from_the_environment(cloud, processing, monkeypatch):
 def test_moved_object_and_report_use_the_kms_key(cloud, processing, monkeypatch):
     key_arn = cloud.kms.create_key()["KeyMetadata"]["Arn"]
     monkeypatch.setenv("KMS_KEY_ID", key_arn)
-    put_csv(cloud, "incoming/a.csv", HEADER + ROW + "X,1,1,1\n")
+    put_csv(cloud, "incoming/a.csv", HEADER + ROW + "X,now,1,1\n")
 
     processing.handler(s3_event("incoming/a.csv"), None)
 
@@ -455,43 +528,72 @@ def test_upload_does_not_overwrite_a_waiting_file(cloud, api):
 
 
 def put_prices(cloud, symbol: str, *rows) -> None:
+    """Stores (timestamp in epoch seconds, price, volume) rows the way the processing Lambda writes them."""
     for timestamp, price, volume in rows:
-        cloud.table.put_item(Item={"symbol": symbol, "timestamp": timestamp, "price": Decimal(price),
+        cloud.table.put_item(Item={"symbol": symbol, "timestamp": Decimal(timestamp), "price": Decimal(price),
                                    "volume": Decimal(volume), "source_key": "processed/x.csv"})
 
 
 def test_status_returns_the_latest_item_with_exact_numbers(cloud, api):
-    put_prices(cloud, "AAPL", ("2024-03-01T14:30:00.000000Z", "101.37", 1500),
-               ("2024-03-01T14:31:00.000000Z", "0.1000000000000000055511151231257827", 12345678901234567890),
-               ("2024-02-29T23:59:59.999999Z", "99", 1))
-    put_prices(cloud, "MSFT", ("2024-03-02T00:00:00.000000Z", "415.5", 1))
+    put_prices(cloud, "AAPL", ("1709303400", "101.37", 1500),                  # 2024-03-01T14:30:00Z
+               ("1709303460.123456", "0.1000000000000000055511151231257827", 12345678901234567890),
+               ("1709251199.999999", "99", 1))                                 # 2024-02-29T23:59:59.999999Z
+    put_prices(cloud, "MSFT", ("1709337600", "415.5", 1))
 
     status, body = decoded(api.status_handler(status_event("AAPL"), None))
 
     assert status == 200
-    assert body == {"symbol": "AAPL", "timestamp": "2024-03-01T14:31:00.000000Z",
+    assert body == {"symbol": "AAPL", "timestamp": "1709303460.123456", "time": "2024-03-01T14:31:00.123456Z",
                     "price": "0.1000000000000000055511151231257827", "volume": 12345678901234567890,
                     "source_key": "processed/x.csv"}
 
 
+@pytest.mark.parametrize("seconds, timestamp, time", [
+    ("1709303400", "1709303400", "2024-03-01T14:30:00.000000Z"),              # integral: still a string
+    ("1709303400.5", "1709303400.5", "2024-03-01T14:30:00.500000Z"),
+    ("0", "0", "1970-01-01T00:00:00.000000Z"),
+    ("253402300799.999999", "253402300799.999999", "9999-12-31T23:59:59.999999Z"),
+    ("1709303400.1234567890123456789012345678", "1709303400.1234567890123456789012345678",
+     "2024-03-01T14:30:00.123456Z"),                                          # time cuts, timestamp is exact
+    ("1E+2", "100", "1970-01-01T00:01:40.000000Z"),                           # plain notation
+    ("9E+125", "9" + "0" * 125, None),                                        # not a datetime: time is null
+])
+def test_status_timestamp_is_an_exact_string_with_an_iso_time(cloud, api, seconds, timestamp, time):
+    put_prices(cloud, "AAPL", (seconds, "1", 1))
+
+    _, body = decoded(api.status_handler(status_event("AAPL"), None))
+
+    assert (body["timestamp"], body["time"]) == (timestamp, time)
+    assert Decimal(body["timestamp"]) == Decimal(seconds)
+
+
 def test_status_limit_returns_the_latest_n_newest_first(cloud, api):
-    put_prices(cloud, "AAPL", *[(f"2024-03-01T14:{m:02d}:00.000000Z", f"{100 + m}.5", m) for m in range(10)])
+    put_prices(cloud, "AAPL", *[(1709301600 + 60 * m, f"{100 + m}.5", m) for m in range(10)])
 
     status, body = decoded(api.status_handler(status_event("aapl", {"limit": "3"}), None))
 
     assert status == 200
     assert body["symbol"] == "AAPL"
-    assert [(i["timestamp"], i["price"], i["volume"]) for i in body["items"]] == [
-        ("2024-03-01T14:09:00.000000Z", "109.5", 9),
-        ("2024-03-01T14:08:00.000000Z", "108.5", 8),
-        ("2024-03-01T14:07:00.000000Z", "107.5", 7),
+    assert [(i["timestamp"], i["time"], i["price"], i["volume"]) for i in body["items"]] == [
+        ("1709302140", "2024-03-01T14:09:00.000000Z", "109.5", 9),
+        ("1709302080", "2024-03-01T14:08:00.000000Z", "108.5", 8),
+        ("1709302020", "2024-03-01T14:07:00.000000Z", "107.5", 7),
     ]
     _, everything = decoded(api.status_handler(status_event("AAPL", {"limit": "100"}), None))
     assert len(everything["items"]) == 10
 
 
+def test_status_orders_by_number_not_by_text(cloud, api):
+    # As text, "999999999.5" > "1709303400" > "10000000000"; as numbers (sort key type N) the reverse.
+    put_prices(cloud, "AAPL", ("999999999.5", "1", 1), ("1709303400", "2", 2), ("10000000000", "3", 3))
+
+    _, body = decoded(api.status_handler(status_event("AAPL", {"limit": "3"}), None))
+
+    assert [i["timestamp"] for i in body["items"]] == ["10000000000", "1709303400", "999999999.5"]
+
+
 def test_status_of_an_unknown_symbol_is_404(cloud, api):
-    put_prices(cloud, "AAPL", ("2024-03-01T14:30:00.000000Z", "101.37", 1))
+    put_prices(cloud, "AAPL", ("1709303400", "101.37", 1))
 
     status, body = decoded(api.status_handler(status_event("ZZZZ"), None))
 
@@ -505,7 +607,7 @@ def test_status_of_an_unknown_symbol_is_404(cloud, api):
     ("AAPL", {"limit": "-1"}), ("AAPL", {"limit": "²"}),
 ])
 def test_status_rejects_bad_symbols_and_limits(cloud, api, symbol, query):
-    put_prices(cloud, "AAPL", ("2024-03-01T14:30:00.000000Z", "101.37", 1))
+    put_prices(cloud, "AAPL", ("1709303400", "101.37", 1))
 
     status, body = decoded(api.status_handler(status_event(symbol, query), None))
 
@@ -526,7 +628,8 @@ def test_upload_then_processing_then_status(cloud, api, processing):
     status, latest = decoded(api.status_handler(status_event("AAPL"), None))
     assert status == 200
     # 15:30+01:00 is 14:30Z: the second row has the same key as the first and replaces it.
-    assert (latest["timestamp"], Decimal(latest["price"]), latest["volume"]) == (
-        "2024-03-01T14:30:00.000000Z", Decimal("101.40"), 5)
+    assert (latest["timestamp"], latest["time"], Decimal(latest["price"]), latest["volume"]) == (
+        "1709303400", "2024-03-01T14:30:00.000000Z", Decimal("101.40"), 5)
     stored = cloud.table.query(KeyConditionExpression=Key("symbol").eq("AAPL"))["Items"]
     assert len(stored) == 1 and stored[0]["price"] == Decimal("101.40")
+    assert stored[0]["timestamp"] == Decimal(1709303400)
