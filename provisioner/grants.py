@@ -3,7 +3,8 @@
 Each (kind, access) maps to a documented, minimal action list on exact ARNs: a table and its
 `/index/*` when it has indexes, a bucket's objects under a prefix, a queue, a topic, a key, a log
 group's streams. A grant on a resource encrypted with a key of the spec adds the KMS actions that
-access needs on exactly that key.
+access needs on exactly that key. A generated role may mark a function grant `qualified` (not in the
+schema): it then also covers the function's versions and aliases, `ARN:*`, as Step Functions needs.
 """
 from __future__ import annotations
 
@@ -147,7 +148,10 @@ def compile_grants(grants: list, spec) -> list[dict]:
                                          [_arn(ref, ":log-stream:*")]))
             kms_actions = None
         elif kind == "lambda_functions":
-            statements.append(_statement(_sid("Invoke", name), ["lambda:InvokeFunction"], [_arn(ref)]))
+            resources = [_arn(ref)]
+            if grant.get("qualified"):   # set by generated roles only (Step Functions): also NAME:* (versions, aliases)
+                resources.append(_arn(ref, ":*"))
+            statements.append(_statement(_sid("Invoke", name), ["lambda:InvokeFunction"], resources))
             kms_actions = None
         else:  # pragma: no cover - the schema only allows the kinds above
             raise ValueError(kind)

@@ -16,6 +16,9 @@ STAR_ONLY_ACTIONS = frozenset(a.lower() for a in (
     "dynamodb:ListStreams", "s3:ListAllMyBuckets", "kms:ListKeys", "kms:ListAliases", "lambda:ListFunctions",
     "states:ListStateMachines", "secretsmanager:ListSecrets", "secretsmanager:GetRandomPassword",
     "sts:GetCallerIdentity", "iam:ListRoles", "apigateway:GET", "events:PutPartnerEvents",
+    # CloudWatch Logs vended-log delivery, as Step Functions logging needs it
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
 ))
 PARLIAMENT_ERRORS = frozenset({
     "UNKNOWN_ACTION", "UNKNOWN_PREFIX", "RESOURCE_MISMATCH", "MALFORMED", "MALFORMED_JSON",

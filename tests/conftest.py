@@ -78,9 +78,14 @@ def engine():
 
 
 @pytest.fixture
-def aws():
+def aws(monkeypatch):
     """mock_aws for the test and a boto3 client factory for out-of-band changes and assertions."""
     import boto3
     from moto import mock_aws
+    from moto.iam.models import IAMBackend
+    # moto's IAM backend iterates its live role dict; the executor creates and deletes roles in
+    # parallel, which can make moto raise "dictionary changed size during iteration". Iterating a
+    # copy fixes the emulator, not our code.
+    monkeypatch.setattr(IAMBackend, "get_roles", lambda self: list(self.roles.values()))
     with mock_aws():
         yield lambda service: boto3.client(service, region_name="us-east-1")
