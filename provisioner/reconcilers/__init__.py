@@ -1,5 +1,7 @@
 """The registry of reconcilers, one per resource kind, registered explicitly."""
+from provisioner.reconcilers.apigateway import ApiGateways
 from provisioner.reconcilers.base import Registry
+from provisioner.reconcilers.cloudwatch import Alarms, Dashboards
 from provisioner.reconcilers.dynamodb import DynamoDbTables
 from provisioner.reconcilers.iam import IamRoles
 from provisioner.reconcilers.kms import KmsKeys
@@ -8,8 +10,9 @@ from provisioner.reconcilers.logs import LogGroups
 from provisioner.reconcilers.s3 import S3Buckets
 from provisioner.reconcilers.sns import SnsTopics
 from provisioner.reconcilers.sqs import SqsQueues
+from provisioner.reconcilers.states import StateMachines
 
 
 def default_registry() -> Registry:
     return Registry([KmsKeys(), IamRoles(), LogGroups(), SqsQueues(), SnsTopics(), DynamoDbTables(), S3Buckets(),
-                     LambdaFunctions()])
+                     LambdaFunctions(), ApiGateways(), StateMachines(), Alarms(), Dashboards()])
