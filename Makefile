@@ -1,4 +1,4 @@
-# make demo: install into .venv and run the example environment on the embedded AWS emulator.
+# make demo: install into .venv and run the market-data environment on the embedded AWS emulator.
 # make test: install into .venv and run the whole test suite (unit, reconcilers, end to end).
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DEMO_STATE := $(CURDIR)/.demo-state
-SPEC ?= specs/example.yaml
+SPEC ?= specs/market-data.yaml
 
 .PHONY: install demo test test-e2e lint bench clean
 

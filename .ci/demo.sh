@@ -16,15 +16,15 @@ step "outputs"
 "$P" outputs "$SPEC" --local
 step "diff right after apply (exit 0: in sync)"
 "$P" diff "$SPEC" --local
-step "out-of-band change: someone sets the orders queue retention to 60 s with boto3"
+step "out-of-band change: someone cuts the processing function to 512 MB and 5 concurrent runs with boto3"
 "$PY" - <<'PY'
 import boto3
 from provisioner import local
-sqs = boto3.client("sqs", endpoint_url=local.status()["endpoint_url"], region_name="us-east-1",
+lam = boto3.client("lambda", endpoint_url=local.status()["endpoint_url"], region_name="us-east-1",
                    aws_access_key_id="testing", aws_secret_access_key="testing")
-url = sqs.get_queue_url(QueueName="shop-dev-orders")["QueueUrl"]
-sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60"})
-print("MessageRetentionPeriod of shop-dev-orders is now 60")
+lam.update_function_configuration(FunctionName="market-data-dev-processing", MemorySize=512)
+lam.put_function_concurrency(FunctionName="market-data-dev-processing", ReservedConcurrentExecutions=5)
+print("market-data-dev-processing now has 512 MB and reserved concurrency 5")
 PY
 step "diff catches the drift (exit 2)"
 "$P" diff "$SPEC" --local || test $? -eq 2

@@ -96,4 +96,8 @@ def owned_arns(boto, project: str, environment: str) -> list[str]:
             if tags.get("provisioner:project") == project and tags.get("provisioner:environment") == environment:
                 if role["Arn"] not in arns:
                     arns.append(role["Arn"])
+    for api in boto("apigateway").get_rest_apis()["items"]:   # nor REST APIs on the emulator
+        tags = api.get("tags", {})
+        if tags.get("provisioner:project") == project and tags.get("provisioner:environment") == environment:
+            arns.append(f"arn:aws:apigateway:us-east-1::/restapis/{api['id']}")
     return arns

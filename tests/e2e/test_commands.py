@@ -63,14 +63,14 @@ def test_environment_override_gives_an_isolated_copy(cli, boto):
     assert cli("apply", SPEC, "--yes").code == 0
     copy = cli("apply", SPEC, "--yes", "--environment", "pr-42")
     assert copy.code == 0, copy
-    assert "11 created" in copy.out
+    assert "12 created" in copy.out
     boto("sqs").get_queue_url(QueueName="shop-pr-42-orders")
     by_env_var = cli("diff", SPEC, env={"PROVISIONER_ENVIRONMENT": "pr-42"})
     assert by_env_var.code == 0, by_env_var
     destroyed = cli("destroy", "--project", "shop", "--environment", "pr-42", "--yes")
     assert destroyed.code == 0, destroyed
     assert owned_arns(boto, "shop", "pr-42") == []
-    assert len(owned_arns(boto, "shop", "dev")) == 11
+    assert len(owned_arns(boto, "shop", "dev")) == 12
     assert cli("diff", SPEC).code == 0
 
 
@@ -83,7 +83,7 @@ def test_destroy_dry_run_lists_exactly_what_destroy_deletes(cli):
                              "sns_topics.order-events", "dynamodb_tables.orders", "s3_buckets.receipts",
                              "log_groups.order-worker", "iam_roles.order-worker",
                              "lambda_functions.order-processor", "iam_roles.order-processor-role",
-                             "log_groups.order-processor-logs"])
+                             "log_groups.order-processor-logs", "dynamodb_tables.daily-totals"])
     done = cli("destroy", SPEC, "--yes")
     assert done.code == 0
     for address in listed:

@@ -16,11 +16,11 @@ def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto)
 
     first = cli("diff", SPEC)
     assert first.code == 2, first
-    assert "11 to create" in first.out
+    assert "12 to create" in first.out
 
     applied = cli("apply", SPEC, "--yes")
     assert applied.code == 0, applied
-    assert "11 created" in applied.out
+    assert "12 created" in applied.out
 
     in_sync = cli("diff", SPEC)
     assert in_sync.code == 0, in_sync
@@ -68,7 +68,7 @@ def test_example_validates_applies_detects_drift_repairs_and_destroys(cli, boto)
 
     destroyed = cli("destroy", SPEC, "--yes")
     assert destroyed.code == 0, destroyed
-    assert "11 deleted" in destroyed.out
+    assert "12 deleted" in destroyed.out
     assert owned_arns(boto, "shop", "dev") == []
     assert boto("kms").list_aliases()["Aliases"] == [] or all(
         a["AliasName"] != "alias/shop-dev-data" for a in boto("kms").list_aliases()["Aliases"])
@@ -171,6 +171,13 @@ def test_deployed_settings_match_the_spec(cli, boto):
     role_resources = {r for s in role_statements for r in s["Resource"]}
     assert "*" not in role_resources
     assert f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{FUNCTION}:log-stream:*" in role_resources
+
+    scaling = boto("application-autoscaling")
+    targets = scaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"]
+    assert {(t["ScalableDimension"], t["MinCapacity"], t["MaxCapacity"]) for t in targets} == {
+        ("dynamodb:table:ReadCapacityUnits", 5, 50), ("dynamodb:table:WriteCapacityUnits", 5, 25)}
+    policies = scaling.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+    assert sorted(p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in policies) == [70.0, 70.0]
 
     outputs = cli("outputs", SPEC)
     assert outputs.code == 0, outputs

@@ -91,7 +91,7 @@ def test_example_spec_is_valid():
                                "sns_topics.order-events", "dynamodb_tables.orders", "s3_buckets.receipts",
                                "log_groups.order-worker", "iam_roles.order-worker",
                                "lambda_functions.order-processor", "iam_roles.order-processor-role",
-                               "log_groups.order-processor-logs"}
+                               "log_groups.order-processor-logs", "dynamodb_tables.daily-totals"}
     assert not spec.warnings
 
 
