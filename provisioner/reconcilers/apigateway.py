@@ -60,6 +60,13 @@ def _one_line(mapping: dict) -> str:
     return json.dumps(mapping, separators=(",", ":"))
 
 
+def _patch_value(value) -> str:
+    """Patch operations take text: true/false, and 100 rather than 100.0."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
 def _flat_settings(settings: dict) -> dict:
     throttling, caching = settings.get("throttling", {}), settings.get("caching", {})
     flat = {"throttling_rate": throttling.get("rate"), "throttling_burst": throttling.get("burst"),
@@ -154,8 +161,16 @@ class ApiGateways(Reconciler):
                       "access_log_format": _one_line(logs["format"]) if logs else None,
                       "cache_cluster_size": stage.get("cache_cluster_size")},
             "method_settings": settings,
+            "usage_plan": self._desired_plan(props.get("usage_plan")),
             "tags": ctx.tags_for(node),
         }
+
+    def _desired_plan(self, plan):
+        if plan is None:
+            return None
+        throttle, quota = plan.get("throttle"), plan.get("quota")
+        return {"throttle": {"rate": float(throttle["rate"]), "burst": throttle["burst"]} if throttle else None,
+                "quota": dict(quota) if quota else None, "api_keys": sorted(plan["api_keys"])}
 
     def _integration_uri(self, function: Ref, ctx):
         prefix = f"arn:{ctx.aws.partition}:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/"
@@ -207,9 +222,77 @@ class ApiGateways(Reconciler):
             "deployment": deployment,
             "stage": self._stage_props(stage, stage_name) if stage else None,
             "method_settings": self._read_settings(stage, node) if stage else {},
+            "usage_plan": self._read_plan(client, node),
             "tags": api.get("tags", {}),
         }
         return Observed(props, self._outputs(api_id, node, ctx), props["tags"], warnings)
+
+    # --- usage plan and API keys: separate resources named after the API, tagged as ours ---
+    def _find_plan(self, client, node) -> dict | None:
+        for page in client.get_paginator("get_usage_plans").paginate():
+            for plan in page["items"]:
+                if plan["name"] == node.physical_name and plan.get("tags", {}).get("provisioner:resource") \
+                        == node.address:
+                    return plan
+        return None
+
+    def _read_plan(self, client, node) -> dict | None:
+        plan = self._find_plan(client, node)
+        if plan is None:
+            return None
+        keys = []
+        for page in client.get_paginator("get_usage_plan_keys").paginate(usagePlanId=plan["id"]):
+            keys.extend(k["name"].removeprefix(node.physical_name + "-") for k in page["items"])
+        throttle, quota = plan.get("throttle"), plan.get("quota")
+        return {"throttle": {"rate": float(throttle["rateLimit"]), "burst": throttle["burstLimit"]}
+                if throttle else None,
+                "quota": {"limit": quota["limit"], "period": quota["period"]} if quota else None,
+                "api_keys": sorted(keys)}
+
+    def _put_plan(self, client, api_id, node, desired, have):
+        """Create, update or remove the usage plan so it matches desired, with exactly its API keys."""
+        wanted, plan = desired["usage_plan"], self._find_plan(client, node)
+        if wanted is None:
+            if plan is not None:
+                self._delete_plan(client, plan)
+            return
+        if plan is None:
+            request = {"name": node.physical_name, "tags": desired["tags"],
+                       "apiStages": [{"apiId": api_id, "stage": desired["stage"]["name"]}]}
+            if wanted["throttle"]:
+                request["throttle"] = {"rateLimit": wanted["throttle"]["rate"],
+                                       "burstLimit": wanted["throttle"]["burst"]}
+            if wanted["quota"]:
+                request["quota"] = wanted["quota"]
+            plan = client.create_usage_plan(**request)
+            have = {"api_keys": [], "throttle": wanted["throttle"], "quota": wanted["quota"]}
+        have = have or {"api_keys": [], "throttle": None, "quota": None}
+        operations = []
+        for field, throttle_key in (("rate", "rateLimit"), ("burst", "burstLimit")):
+            if wanted["throttle"] and (have["throttle"] or {}).get(field) != wanted["throttle"][field]:
+                operations.append({"op": "replace", "path": f"/throttle/{throttle_key}",
+                                   "value": _patch_value(wanted["throttle"][field])})
+        if wanted["quota"] and have["quota"] != wanted["quota"]:
+            operations += [{"op": "replace", "path": "/quota/limit", "value": str(wanted["quota"]["limit"])},
+                           {"op": "replace", "path": "/quota/period", "value": wanted["quota"]["period"]}]
+        if operations:
+            client.update_usage_plan(usagePlanId=plan["id"], patchOperations=operations)
+        current = {k["name"]: k for page in client.get_paginator("get_usage_plan_keys").paginate(
+            usagePlanId=plan["id"]) for k in page["items"]}
+        names = {f"{node.physical_name}-{key}" for key in wanted["api_keys"]}
+        for name in sorted(set(current) - names):
+            client.delete_usage_plan_key(usagePlanId=plan["id"], keyId=current[name]["id"])
+            client.delete_api_key(apiKey=current[name]["id"])
+        for name in sorted(names - set(current)):
+            key = client.create_api_key(name=name, enabled=True, tags=desired["tags"])
+            client.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+
+    def _delete_plan(self, client, plan):
+        for page in client.get_paginator("get_usage_plan_keys").paginate(usagePlanId=plan["id"]):
+            for key in page["items"]:
+                client.delete_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"])
+                client.delete_api_key(apiKey=key["id"])
+        client.delete_usage_plan(usagePlanId=plan["id"])
 
     def _get_stage(self, client, api_id, stage_name):
         try:
@@ -273,6 +356,8 @@ class ApiGateways(Reconciler):
         api_id = client.create_rest_api(**request)["id"]
         self._put_routes(client, api_id, desired["routes"], {}, node, ctx)
         self._create_stage(client, api_id, desired)
+        if desired["usage_plan"]:
+            self._put_plan(client, api_id, node, desired, None)
         return self._outputs(api_id, node, ctx)
 
     def _create_stage(self, client, api_id, desired):
@@ -357,8 +442,8 @@ class ApiGateways(Reconciler):
                 key.rsplit("/", 1)[1]
             for field, value in fields.items():
                 if have.get(key, {}).get(field) != value:
-                    text = str(value).lower() if isinstance(value, bool) else str(value)
-                    ops.append({"op": "replace", "path": f"{prefix}/{SETTING_PATHS[field][1]}", "value": text})
+                    ops.append({"op": "replace", "path": f"{prefix}/{SETTING_PATHS[field][1]}",
+                                "value": _patch_value(value)})
         return ops
 
     def update(self, node, desired, actual, diffs, ctx):
@@ -392,6 +477,8 @@ class ApiGateways(Reconciler):
                 operations.insert(0, {"op": "replace", "path": "/deploymentId", "value": deployment})
             if operations:
                 client.update_stage(restApiId=api_id, stageName=stage["name"], patchOperations=operations)
+        if "usage_plan" in fields:
+            self._put_plan(client, api_id, node, desired, have["usage_plan"])
         if "tags" in fields:
             self._retag(client, desired, have, actual.outputs["arn"], node, ctx)
         return {}
@@ -411,6 +498,12 @@ class ApiGateways(Reconciler):
     # --- delete / discover ---
     def delete(self, resource, ctx):
         client = ctx.client("apigateway")
+        # a usage plan on the API's stage would outlive it: remove ours (and their keys) first
+        for page in client.get_paginator("get_usage_plans").paginate():
+            for plan in page["items"]:
+                staged = any(stage["apiId"] == resource.physical_id for stage in plan.get("apiStages", []))
+                if staged and plan.get("tags", {}).get("provisioner:resource") == resource.address:
+                    self._delete_plan(client, plan)
         try:
             eventually(TOO_MANY, timeout=300)(client.delete_rest_api)(restApiId=resource.physical_id)
         except Exception as exc:

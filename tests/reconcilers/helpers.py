@@ -1,7 +1,16 @@
 """Small assertions shared by the reconciler tests (no fakes: everything runs against mock_aws)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from botocore.stub import Stubber
+
+from provisioner.factory import Factory, Settings
 from provisioner.plan import DELETE, NOOP, REPLACE, UPDATE
+from provisioner.reconcilers import default_registry
+from provisioner.spec.model import load_spec
 
 
 def run_quartet(eng) -> None:
@@ -36,6 +45,13 @@ def diffs_by_path(change) -> dict:
     return {d.path: (d.before, d.after) for d in change.diffs}
 
 
+def pending_diffs(plan, address: str) -> dict:
+    """The one pending change of this address, as path -> (before, after)."""
+    changes = [c for c in plan.pending if c.address == address]
+    assert len(changes) == 1, [(c.address, c.diffs) for c in plan.pending]
+    return diffs_by_path(changes[0])
+
+
 def assert_diff(change, path: str, before, after) -> None:
     found = diffs_by_path(change)
     assert path in found, f"{path} not in {sorted(found)}"
@@ -51,4 +67,40 @@ def assert_repaired(eng) -> None:
     assert not after.has_changes, [(c.address, c.action, c.diffs) for c in after.pending]
 
 
-__all__ = ["run_quartet", "pending", "only_change", "diffs_by_path", "assert_diff", "assert_repaired"]
+def write_code(tmp_path: Path, files: dict[str, str], folder: str = "code") -> Path:
+    """Writes a function's code folder (name -> source) under tmp_path; returns the folder."""
+    code = tmp_path / folder
+    code.mkdir()
+    for name, text in files.items():
+        (code / name).write_text(text)
+    return code
+
+
+@contextmanager
+def stubbed_node(spec_path: Path, address: str, service: str) -> Iterator[tuple]:
+    """For the calls moto cannot answer: the spec loaded, every node's predicted outputs set, sts stubbed, and a
+    Stubber active on the `service` client. Yields (ctx, node, reconciler, desired, stub) for the node at address,
+    desired being its normalised, resolved desired state."""
+    registry = default_registry()
+    spec = load_spec(str(spec_path), registry)
+    ctx = Factory(Settings(region="us-east-1")).context("shop", "dev", spec)
+    sts = Stubber(ctx.client("sts"))
+    sts.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root",
+                                             "UserId": "x"})
+    sts.activate()
+    for each, other in spec.nodes.items():
+        ctx.set_outputs(each, registry[other.kind].predicted_outputs(other, ctx))
+    node = spec.nodes[address]
+    reconciler = registry[node.kind]
+    desired = reconciler.normalize(ctx.resolve(reconciler.desired(node, ctx)))
+    stub = Stubber(ctx.client(service))
+    stub.activate()
+    try:
+        yield ctx, node, reconciler, desired, stub
+    finally:
+        stub.deactivate()
+        sts.deactivate()
+
+
+__all__ = ["run_quartet", "pending", "only_change", "diffs_by_path", "pending_diffs", "assert_diff",
+           "assert_repaired", "write_code", "stubbed_node"]

@@ -8,7 +8,7 @@ import pytest
 from provisioner.errors import SpecError
 from provisioner.reconcilers import default_registry
 from provisioner.spec.model import load_spec
-from tests.reconcilers.helpers import run_quartet
+from tests.reconcilers.helpers import pending_diffs, run_quartet, write_code
 
 SPEC = """
 version: 1
@@ -36,12 +36,12 @@ api_gateways:
 """
 HANDLERS = "def upload(event, context):\n    return {}\n\n\ndef status(event, context):\n    return {}\n"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:shop-dev-{}"
+API = "api_gateways.files"
 
 
 @pytest.fixture
 def spec_path(write_spec, tmp_path):
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "api.py").write_text(HANDLERS)
+    write_code(tmp_path, {"api.py": HANDLERS})
     return write_spec(SPEC)
 
 
@@ -59,12 +59,6 @@ def _methods(aws, api_id) -> dict:
             out[f"{method} {resource['path']}"] = client.get_method(
                 restApiId=api_id, resourceId=resource["id"], httpMethod=method)
     return out
-
-
-def _function_change(plan, address="api_gateways.files"):
-    changes = [c for c in plan.pending if c.address == address]
-    assert len(changes) == 1, [(c.address, c.diffs) for c in plan.pending]
-    return {d.path: (d.before, d.after) for d in changes[0].diffs}
 
 
 def test_quartet_routes_integrations_and_scoped_permissions(spec_path, engine, aws):
@@ -117,7 +111,7 @@ def test_unchanged_apply_makes_no_deployment_and_a_route_change_makes_one(spec_p
     changed = engine(write_spec(SPEC.replace('"GET /status/{id}": {function: status, authorization: AWS_IAM}',
                                              '"GET /status/{id}": {function: status}\n'
                                              '      "DELETE /upload/{key}": {function: upload}')))
-    diffs = _function_change(changed.plan())
+    diffs = pending_diffs(changed.plan(), API)
     assert diffs["routes.GET /status/{id}.authorization"] == ("AWS_IAM", "NONE")
     assert "routes.DELETE /upload/{key}" in diffs and "deployment" in diffs
     changed.apply()
@@ -155,7 +149,7 @@ def test_stage_drift_is_detected_and_repaired(spec_path, engine, aws, patch, pat
     e = engine(spec_path)
     e.apply()
     aws("apigateway").update_stage(restApiId=_api(aws), stageName="prod", patchOperations=patch)
-    diffs = _function_change(e.plan())
+    diffs = pending_diffs(e.plan(), API)
     assert path in diffs, sorted(diffs)
     assert diffs[path][0] == before
     if after is not None:
@@ -174,7 +168,7 @@ def test_integration_changed_out_of_band_is_drift_and_redeploys(spec_path, engin
              f"{FUNCTION_ARN.format('status')}/invocations")
     client.put_integration(restApiId=api_id, resourceId=resource["id"], httpMethod="POST", type="AWS_PROXY",
                            integrationHttpMethod="POST", uri=wrong)
-    diffs = _function_change(e.plan())
+    diffs = pending_diffs(e.plan(), API)
     assert diffs["routes.POST /upload.integration_uri"][0] == wrong
     e.apply()
     assert not e.plan().has_changes

@@ -12,7 +12,7 @@ from provisioner.reconcilers import default_registry
 from provisioner.reconcilers.cloudwatch import Dashboards
 from provisioner.spec.model import load_spec
 from provisioner.spec.refs import UNKNOWN
-from tests.reconcilers.helpers import assert_diff, assert_repaired, only_change, run_quartet
+from tests.reconcilers.helpers import assert_diff, assert_repaired, only_change, run_quartet, write_code
 
 SPEC = """
 version: 1
@@ -104,8 +104,7 @@ def alarm_arn(name: str) -> str:
 
 @pytest.fixture
 def spec_path(write_spec, tmp_path):
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "app.py").write_text(HANDLER)
+    write_code(tmp_path, {"app.py": HANDLER})
     return write_spec(SPEC)
 
 
@@ -442,8 +441,7 @@ alarms:
 
 
 def test_api_error_rate_compiles_to_metric_math(write_spec, tmp_path, engine, aws):
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "app.py").write_text(HANDLER)
+    write_code(tmp_path, {"app.py": HANDLER})
     e = engine(write_spec(API_SPEC))
     e.apply()
     assert not e.plan().has_changes

@@ -11,7 +11,7 @@ from provisioner.errors import SpecError
 from provisioner.lint import STAR_ONLY_ACTIONS
 from provisioner.reconcilers import default_registry
 from provisioner.spec.model import load_spec
-from tests.reconcilers.helpers import run_quartet
+from tests.reconcilers.helpers import pending_diffs, run_quartet, write_code
 
 SPEC = """
 version: 1
@@ -55,20 +55,14 @@ lambda_functions:
       - {sqs_queue: jobs, batch_size: 5, maximum_concurrency: 2}
 """
 FUNCTION = "shop-dev-worker"
+WORKER = "lambda_functions.worker"
 HANDLER = "import json\n\n\ndef handler(event, context):\n    return {'ok': True}\n"
 
 
 @pytest.fixture
 def spec_path(write_spec, tmp_path):
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "app.py").write_text(HANDLER)
+    write_code(tmp_path, {"app.py": HANDLER})
     return write_spec(SPEC)
-
-
-def _function_change(plan):
-    changes = [c for c in plan.pending if c.address == "lambda_functions.worker"]
-    assert len(changes) == 1, [(c.address, c.diffs) for c in plan.pending]
-    return {d.path: (d.before, d.after) for d in changes[0].diffs}
 
 
 def test_quartet_and_deployed_settings(spec_path, engine, aws):
@@ -148,7 +142,7 @@ def test_configuration_drift_is_detected_and_repaired(spec_path, engine, aws, ou
     e = engine(spec_path)
     e.apply()
     out_of_band(aws("lambda"))
-    diffs = _function_change(e.plan())
+    diffs = pending_diffs(e.plan(), WORKER)
     assert path in diffs, sorted(diffs)
     if before is not None:
         assert diffs[path] == (before, after)
@@ -164,7 +158,7 @@ def test_trigger_drift_is_detected_and_repaired(spec_path, engine, aws):
     lam = aws("lambda")
     mapping, = lam.list_event_source_mappings(FunctionName=FUNCTION)["EventSourceMappings"]
     lam.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=9)
-    diffs = _function_change(e.plan())
+    diffs = pending_diffs(e.plan(), WORKER)
     assert diffs["triggers.arn:aws:sqs:us-east-1:123456789012:shop-dev-jobs.batch_size"] == (9, 5)
     e.apply()
     assert lam.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 5
@@ -178,7 +172,7 @@ def test_alias_moved_out_of_band_is_drift(spec_path, engine, aws):
     lam.update_function_configuration(FunctionName=FUNCTION, Description="hot fix")
     lam.publish_version(FunctionName=FUNCTION)
     lam.update_function_configuration(FunctionName=FUNCTION, Description="")
-    diffs = _function_change(e.plan())
+    diffs = pending_diffs(e.plan(), WORKER)
     assert diffs["alias.version"] == ("version 1 (behind $LATEST)", "$LATEST published")
     e.apply()
     assert not e.plan().has_changes
@@ -190,7 +184,7 @@ def test_changed_source_is_code_drift_and_a_new_version(spec_path, engine, aws, 
     lam = aws("lambda")
     before = lam.get_function(FunctionName=FUNCTION)["Configuration"]["CodeSha256"]
     (tmp_path / "code" / "app.py").write_text(HANDLER + "\nVERSION = 2\n")
-    diffs = _function_change(e.plan())
+    diffs = pending_diffs(e.plan(), WORKER)
     assert diffs["code_sha256"][0] == before and diffs["code_sha256"][1] != before
     e.apply()
     config = lam.get_function(FunctionName=FUNCTION)["Configuration"]

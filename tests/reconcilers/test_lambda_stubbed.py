@@ -6,13 +6,11 @@ import datetime
 import json
 
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
-from provisioner.factory import Factory, Settings
 from provisioner.plan import diff
-from provisioner.reconcilers import default_registry
 from provisioner.reconcilers.base import NOT_RETURNED
-from provisioner.spec.model import load_spec
+from tests.reconcilers.helpers import stubbed_node, write_code
 
 SPEC = """
 version: 1
@@ -36,25 +34,9 @@ ROLE = f"arn:aws:iam::123456789012:role/{NAME}"
 
 @pytest.fixture
 def setup(write_spec, tmp_path):
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "app.py").write_text("def handler(event, context):\n    return 1\n")
-    registry = default_registry()
-    spec = load_spec(str(write_spec(SPEC)), registry)
-    ctx = Factory(Settings(region="us-east-1")).context("shop", "dev", spec)
-    sts = Stubber(ctx.client("sts"))
-    sts.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root",
-                                             "UserId": "x"})
-    sts.activate()
-    for address, node in spec.nodes.items():
-        ctx.set_outputs(address, registry[node.kind].predicted_outputs(node, ctx))
-    node = spec.nodes["lambda_functions.worker"]
-    reconciler = registry["lambda_functions"]
-    desired = reconciler.normalize(ctx.resolve(reconciler.desired(node, ctx)))
-    stub = Stubber(ctx.client("lambda"))
-    stub.activate()
-    yield ctx, node, reconciler, desired, stub
-    stub.deactivate()
-    sts.deactivate()
+    write_code(tmp_path, {"app.py": "def handler(event, context):\n    return 1\n"})
+    with stubbed_node(write_spec(SPEC), "lambda_functions.worker", "lambda") as stubbed:
+        yield stubbed
 
 
 def _configuration(desired, **changes):

@@ -12,7 +12,14 @@ from provisioner.plan import ABSENT
 from provisioner.reconcilers import default_registry
 from provisioner.spec.model import load_spec
 from provisioner.spec.refs import Ref
-from tests.reconcilers.helpers import assert_diff, assert_repaired, only_change, run_quartet
+from tests.reconcilers.helpers import (
+    assert_diff,
+    assert_repaired,
+    only_change,
+    run_quartet,
+    stubbed_node,
+    write_code,
+)
 
 SPEC = """
 version: 1
@@ -92,8 +99,7 @@ HANDLER = "def handler(event, context):\n    return event\n"
 
 @pytest.fixture
 def spec_path(write_spec, tmp_path):
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "app.py").write_text(HANDLER)
+    write_code(tmp_path, {"app.py": HANDLER})
     return write_spec(SPEC)
 
 
@@ -169,8 +175,7 @@ def test_generated_role_lists_exactly_the_referenced_resources(spec_path, engine
 
 
 def test_role_without_logging_and_tracing_has_no_star_statements(write_spec, tmp_path, engine, aws):
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "app.py").write_text(HANDLER)
+    write_code(tmp_path, {"app.py": HANDLER})
     text = SPEC.replace("logging: {level: ERROR, include_execution_data: true, retention_days: 30}",
                         "logging: {level: OFF}").replace("tracing: true", "tracing: false")
     e = engine(write_spec(text))
@@ -396,26 +401,8 @@ ROLE_NOT_READY = ("Neither the global service principal states.amazonaws.com, no
 
 @pytest.fixture
 def stubbed(write_spec):
-    from botocore.stub import Stubber
-
-    from provisioner.factory import Factory, Settings
-    registry = default_registry()
-    spec = load_spec(str(write_spec(STUBBED_SPEC)), registry)
-    ctx = Factory(Settings(region="us-east-1")).context("shop", "dev", spec)
-    sts = Stubber(ctx.client("sts"))
-    sts.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root",
-                                             "UserId": "x"})
-    sts.activate()
-    for address, node in spec.nodes.items():
-        ctx.set_outputs(address, registry[node.kind].predicted_outputs(node, ctx))
-    node = spec.nodes["state_machines.pipeline"]
-    reconciler = registry["state_machines"]
-    desired = reconciler.normalize(ctx.resolve(reconciler.desired(node, ctx)))
-    stub = Stubber(ctx.client("stepfunctions"))
-    stub.activate()
-    yield ctx, node, reconciler, desired, stub
-    stub.deactivate()
-    sts.deactivate()
+    with stubbed_node(write_spec(STUBBED_SPEC), "state_machines.pipeline", "stepfunctions") as stubbed:
+        yield stubbed
 
 
 def _create_params(desired):
