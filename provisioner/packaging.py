@@ -57,13 +57,16 @@ class Package:
     files: tuple[str, ...]  # archive entry names, sorted
 
 
-# (resolved folder, architecture, runtime, fingerprint of the sources) -> Package
-_packages: dict[tuple[str, str, str, str], Package] = {}
+# (resolved folder, architecture, runtime, fingerprint of the sources, prefix) -> Package
+_packages: dict[tuple[str, str, str, str, str], Package] = {}
 _packages_lock = threading.Lock()  # the executor packages functions from several threads
 
 
-def build_package(folder: str | Path, architecture: str = "x86_64", runtime: str = "python3.12") -> Package:
-    """Zip `folder` (plus its vendored requirements.txt) deterministically; built once per run."""
+def build_package(folder: str | Path, architecture: str = "x86_64", runtime: str = "python3.12",
+                  prefix: str = "") -> Package:
+    """Zip `folder` (plus its vendored requirements.txt) deterministically; built once per run.
+
+    prefix puts every entry under a folder of the zip (a Python layer's code lives under python/)."""
     root = Path(folder)
     if not root.is_dir():
         raise PackagingError(f"code folder {folder} does not exist or is not a folder")
@@ -72,7 +75,7 @@ def build_package(folder: str | Path, architecture: str = "x86_64", runtime: str
     sources = _read_tree(root, skip_excluded=True)
     if not sources:
         raise PackagingError(f"code folder {folder} has no files to package")
-    key = (str(root.resolve()), architecture, runtime, _fingerprint(sources))
+    key = (str(root.resolve()), architecture, runtime, _fingerprint(sources), prefix)
     with _packages_lock:
         if key not in _packages:
             entries = {}
@@ -81,7 +84,7 @@ def build_package(folder: str | Path, architecture: str = "x86_64", runtime: str
                 vendored = _vendored_tree(root, requirements, architecture, runtime)
                 entries.update(_read_tree(vendored, skip_excluded=False))
             entries.update(sources)  # sources win over vendored files of the same name
-            _packages[key] = _zip(entries)
+            _packages[key] = _zip({prefix + name: entry for name, entry in entries.items()})
         return _packages[key]
 
 

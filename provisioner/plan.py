@@ -181,6 +181,9 @@ class Planner:
                 action = REPLACE
             else:
                 action = UPDATE
+            if action != NOOP and reconciler.outputs_new_on_change:
+                # dependents see "(known after apply)" and pick up the new value when they run
+                ctx.set_outputs(address, {attr: UNKNOWN for attr in reconciler.outputs_new_on_change})
             owned_self = OwnedResource(node.kind, address, found.outputs.get("_physical_id", node.physical_name),
                                        found.outputs.get("arn", ""))
             blocked = ""
@@ -195,12 +198,11 @@ class Planner:
                 owned=owned_self, blocked=blocked))
 
         if prune:
-            changes.extend(self._orphans(spec, owned))
+            changes.extend(self._orphans(spec, owned, observed))
         return Plan(spec.project, spec.environment, ctx.region, changes, list(ctx.warnings))
 
-    def _orphans(self, spec, owned: list[OwnedResource]) -> list[Change]:
-        ctx = self.ctx
-        kept = {(a, ctx.outputs.get(a, {}).get("arn")) for a in spec.nodes}
+    def _orphans(self, spec, owned: list[OwnedResource], observed: dict) -> list[Change]:
+        kept = {(a, found.outputs.get("arn")) for a, found in observed.items() if found is not None}
         orphans = []
         for resource in owned:
             if (resource.address, resource.arn) in kept:

@@ -6,6 +6,7 @@ from provisioner.reconcilers.dynamodb import DynamoDbTables
 from provisioner.reconcilers.iam import IamRoles
 from provisioner.reconcilers.kms import KmsKeys
 from provisioner.reconcilers.lambda_functions import LambdaFunctions
+from provisioner.reconcilers.lambda_layers import LambdaLayers
 from provisioner.reconcilers.logs import LogGroups
 from provisioner.reconcilers.s3 import S3Buckets
 from provisioner.reconcilers.sns import SnsTopics
@@ -15,4 +16,4 @@ from provisioner.reconcilers.states import StateMachines
 
 def default_registry() -> Registry:
     return Registry([KmsKeys(), IamRoles(), LogGroups(), SqsQueues(), SnsTopics(), DynamoDbTables(), S3Buckets(),
-                     LambdaFunctions(), ApiGateways(), StateMachines(), Alarms(), Dashboards()])
+                     LambdaLayers(), LambdaFunctions(), ApiGateways(), StateMachines(), Alarms(), Dashboards()])

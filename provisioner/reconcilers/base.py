@@ -93,6 +93,7 @@ class Reconciler:
     immutable: frozenset = frozenset()   # fields whose change needs a replacement
     write_only: frozenset = frozenset()  # desired fields that AWS does not report (not compared)
     derived_fields: frozenset = frozenset()  # compared fields with no spec property of that name
+    outputs_new_on_change: frozenset = frozenset()  # outputs an update replaces (a layer's version ARN)
     tagging_type: str | None = None      # Resource Groups Tagging API type, when it covers the kind
     rank: int = 50                       # creation order of kinds; deletes run in reverse
     data_bearing: bool = False           # pruning needs --allow-data-loss when it holds data

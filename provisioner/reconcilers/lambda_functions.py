@@ -31,7 +31,7 @@ NOT_FOUND = ("ResourceNotFoundException",)
 ROLE_NOT_READY = ("InvalidParameterValueException",)
 WAIT = {"Delay": 1, "MaxAttempts": 300}
 CONFIG_FIELDS = ("runtime", "handler", "memory", "timeout", "ephemeral_storage", "description", "role",
-                 "environment", "tracing", "dead_letter_queue")
+                 "environment", "tracing", "dead_letter_queue", "layers")
 DESTINATION_FIELDS = ("sqs_queue", "sns_topic", "function")
 XRAY_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
 PUBLISHED = "$LATEST published"
@@ -150,6 +150,15 @@ class LambdaFunctions(Reconciler):
         if provisioned and reserved is not None and provisioned > reserved:
             out.append((("alias", "provisioned_concurrency"),
                         f"provisioned concurrency {provisioned} exceeds reserved_concurrency {reserved}", "error"))
+        for index, layer in enumerate(props["layers"]):
+            found = spec.nodes.get(layer.address)
+            if found is not None and props["runtime"] not in found.props["runtimes"]:
+                out.append((("layers", index), f"layer {found.name} supports {', '.join(found.props['runtimes'])}, "
+                                               f"not {props['runtime']}", "error"))
+            if found is not None and props["architecture"] not in found.props["architectures"]:
+                out.append((("layers", index), f"layer {found.name} is built for "
+                                               f"{', '.join(found.props['architectures'])}, not "
+                                               f"{props['architecture']}", "error"))
         for index, trigger in enumerate(props["triggers"]):
             out.extend(((("triggers", index) + path, message, severity)
                         for path, message, severity in self._check_trigger(node, trigger, spec)))
@@ -219,6 +228,7 @@ class LambdaFunctions(Reconciler):
             "environment": {k: v if not isinstance(v, (bool, int)) else json.dumps(v)
                             for k, v in props["environment"].items()},
             "tracing": props["tracing"],
+            "layers": list(props["layers"]),
             "dead_letter_queue": _destination(props.get("dead_letter_queue")),
             "code_sha256": package.sha256,
             "reserved_concurrency": props.get("reserved_concurrency"),
@@ -305,6 +315,7 @@ class LambdaFunctions(Reconciler):
             "role": config.get("Role"),
             "environment": config.get("Environment", {}).get("Variables", {}),
             "tracing": config.get("TracingConfig", {}).get("Mode", "PassThrough"),
+            "layers": [layer["Arn"] for layer in config.get("Layers", [])],
             "code_sha256": config.get("CodeSha256"),
         }
 
@@ -411,7 +422,7 @@ class LambdaFunctions(Reconciler):
                    "MemorySize": desired["memory"], "Timeout": desired["timeout"],
                    "EphemeralStorage": {"Size": desired["ephemeral_storage"]},
                    "Description": desired["description"], "TracingConfig": {"Mode": desired["tracing"]},
-                   "Environment": {"Variables": desired["environment"]},
+                   "Environment": {"Variables": desired["environment"]}, "Layers": desired["layers"],
                    # an empty target removes a dead-letter queue set before
                    "DeadLetterConfig": {"TargetArn": desired["dead_letter_queue"] or ""}}
         return request

@@ -103,7 +103,7 @@ def test_dead_letter_queue_removed_out_of_band_is_drift_and_is_put_back(setup):
     stub.add_response("update_function_configuration", {}, {
         "FunctionName": NAME, "Runtime": "python3.12", "Handler": "app.handler", "Role": ROLE,
         "MemorySize": 1024, "Timeout": 3, "EphemeralStorage": {"Size": 512}, "Description": "",
-        "TracingConfig": {"Mode": "Active"}, "Environment": {"Variables": {}},
+        "TracingConfig": {"Mode": "Active"}, "Environment": {"Variables": {}}, "Layers": [],
         "DeadLetterConfig": {"TargetArn": DLQ}})
     stub.add_response("get_function", {"Configuration": _configuration(desired)}, {"FunctionName": NAME})
     # the configuration changed: a new version is published and the alias moved to it

@@ -1,0 +1,114 @@
+"""Lambda layers: a folder packaged like function code (under python/ for Python) and published as a new
+version whenever its content changes; functions use the newest version.
+
+Layer versions cannot be tagged, so ownership is written at the end of each version's description
+("[provisioner PROJECT/ENVIRONMENT ADDRESS]") and read back as the ownership tags.
+"""
+from __future__ import annotations
+
+import re
+
+from provisioner.aws import is_not_found
+from provisioner.packaging import Package, PackagingError, build_package
+from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler
+from provisioner.reconcilers.lambda_functions import code_folder
+
+NOT_FOUND = ("ResourceNotFoundException",)
+MARKER = re.compile(r"\s*\[provisioner (?P<project>[^/\]]+)/(?P<environment>[^ \]]+) (?P<address>[^\]]+)\]$")
+
+
+def _ownership(description: str) -> tuple[str, dict]:
+    """(description without the marker, the ownership tags it carries)."""
+    match = MARKER.search(description or "")
+    if not match:
+        return description or "", {}
+    return description[:match.start()], {"provisioner:project": match["project"],
+                                         "provisioner:environment": match["environment"],
+                                         "provisioner:resource": match["address"]}
+
+
+class LambdaLayers(Reconciler):
+    kind = "lambda_layers"
+    service = "lambda"
+    attributes = frozenset({"arn", "layer_arn", "name", "version"})
+    name_rule = NameRule(r"[A-Za-z0-9_-]+", 1, 140, "a Lambda layer name", "letters, digits, '_' and '-'")
+    derived_fields = frozenset({"code_sha256"})
+    outputs_new_on_change = frozenset({"arn", "version"})
+    rank = 21
+
+    def validate(self, node, spec):
+        if code_folder(spec, node.props["code"]) is None:
+            return [(("code",), f"code folder '{node.props['code']}' not found next to the spec or above it",
+                     "error")]
+        return []
+
+    def package(self, node, spec) -> Package:
+        folder = code_folder(spec, node.props["code"])
+        if folder is None:
+            raise PackagingError(f"{node.address}: code folder '{node.props['code']}' not found")
+        python = all(runtime.startswith("python") for runtime in node.props["runtimes"])
+        prefix = "python/" if python and not (folder / "python").is_dir() else ""
+        return build_package(folder, node.props["architectures"][0], node.props["runtimes"][0], prefix=prefix)
+
+    def desired(self, node, ctx):
+        package = self.package(node, ctx.spec)
+        return {"code_sha256": package.sha256, "description": node.props["description"],
+                "runtimes": sorted(node.props["runtimes"]), "architectures": sorted(node.props["architectures"]),
+                "_package": package}
+
+    def read(self, node, ctx):
+        client = ctx.client("lambda")
+        versions = []
+        try:
+            for page in client.get_paginator("list_layer_versions").paginate(LayerName=node.physical_name):
+                versions.extend(page["LayerVersions"])
+        except Exception as exc:
+            if is_not_found(exc, *NOT_FOUND):
+                return None
+            raise
+        if not versions:
+            return None
+        newest = max(versions, key=lambda v: v["Version"])
+        content = client.get_layer_version(LayerName=node.physical_name, VersionNumber=newest["Version"])["Content"]
+        description, tags = _ownership(newest.get("Description", ""))
+        props = {"code_sha256": content.get("CodeSha256"), "description": description,
+                 "runtimes": sorted(newest.get("CompatibleRuntimes", [])),
+                 "architectures": sorted(newest.get("CompatibleArchitectures", []))}
+        return Observed(props, self._outputs(newest["LayerVersionArn"], newest["Version"], node), tags)
+
+    def _outputs(self, version_arn, version, node):
+        return {"arn": version_arn, "layer_arn": version_arn.rsplit(":", 1)[0], "name": node.physical_name,
+                "version": version}
+
+    def create(self, node, desired, ctx):
+        marker = f"[provisioner {ctx.owner.project}/{ctx.owner.environment} {node.address}]"
+        published = ctx.client("lambda").publish_layer_version(
+            LayerName=node.physical_name, Content={"ZipFile": desired["_package"].zip_bytes},
+            Description=f"{desired['description']} {marker}".strip(), CompatibleRuntimes=desired["runtimes"],
+            CompatibleArchitectures=desired["architectures"])
+        return self._outputs(published["LayerVersionArn"], published["Version"], node)
+
+    def update(self, node, desired, actual, diffs, ctx):
+        """Versions are immutable: any change publishes a new one; older ones stay for functions using them."""
+        return self.create(node, desired, ctx)
+
+    def delete(self, resource, ctx):
+        client = ctx.client("lambda")
+        try:
+            for page in client.get_paginator("list_layer_versions").paginate(LayerName=resource.physical_id):
+                for version in page["LayerVersions"]:
+                    client.delete_layer_version(LayerName=resource.physical_id, VersionNumber=version["Version"])
+        except Exception as exc:
+            if not is_not_found(exc, *NOT_FOUND):
+                raise
+
+    def discover(self, ctx):
+        owned = []
+        for page in ctx.client("lambda").get_paginator("list_layers").paginate():
+            for layer in page["Layers"]:
+                latest = layer.get("LatestMatchingVersion", {})
+                _, tags = _ownership(latest.get("Description", ""))
+                if ctx.owner.owns(tags):   # identified like read() does: by its newest version
+                    owned.append(OwnedResource(self.kind, tags["provisioner:resource"], layer["LayerName"],
+                                               latest["LayerVersionArn"]))
+        return owned
