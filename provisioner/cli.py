@@ -97,6 +97,9 @@ environment_option = click.option(
 output_option = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
                              show_default=True, help="Output format.")
 spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
+lock_timeout_option = click.option(
+    "--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+    help="Wait this long for another apply/destroy of the environment to finish (0: fail at once).")
 
 
 @cli.command()
@@ -111,8 +114,8 @@ def validate(spec, environment):
                f"environment {loaded.environment})")
 
 
-def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False):
-    spec = factory.load_spec(spec_path, environment)
+def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False, spec=None):
+    spec = spec or factory.load_spec(spec_path, environment)
     _print_warnings(spec)
     ctx = factory.context(spec.project, spec.environment, spec, allow_data_loss=allow_data_loss,
                           parallelism=parallelism)
@@ -223,16 +226,30 @@ def _report(summary: dict, output: str, verb: str, stats: bool) -> None:
 @click.option("--allow-data-loss", is_flag=True,
               help="Allow pruning or replacing tables and queues that hold data.")
 @click.option("--stats", is_flag=True, help="Print API calls by operation.")
+@lock_timeout_option
 @output_option
 @common_options
-def apply(spec, environment, yes, parallelism, allow_data_loss, stats, output):
+def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_timeout, output):
     """Create, update and prune resources so that AWS matches SPEC.
 
     Prints the plan, asks for confirmation (unless --yes), then applies it in dependency
     order with independent resources in parallel. A second apply makes no write call.
+    One apply or destroy runs at a time per environment (see `unlock`).
     """
     factory = _factory()
-    _, ctx, plan = _plan(factory, spec, environment, output, parallelism, allow_data_loss)
+    loaded = factory.load_spec(spec, environment)
+    with _locked(factory, loaded.project, loaded.environment, factory.region_for(loaded), "apply", lock_timeout):
+        _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output)
+
+
+def _locked(factory, project, environment, region, command, timeout):
+    lock = factory.lock(project, environment, region, command)
+    lock.acquire(timeout, on_wait=lambda message: _err(f"  .. waiting: {message}"))
+    return lock
+
+
+def _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output):
+    _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded)
     if output == "text" or plan.has_changes:
         _err(plan_text(plan, _style())) if output == "json" else click.echo(plan_text(plan, _style()))
     if plan.blocked:
@@ -253,9 +270,10 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, output):
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="Resources deleted at once.")
+@lock_timeout_option
 @output_option
 @common_options
-def destroy(spec, project, environment, dry_run, yes, parallelism, output):
+def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout, output):
     """Delete everything the environment owns, found by its ownership tags.
 
     Give SPEC, or --project and --environment. Deletes in reverse dependency order, never touches
@@ -268,6 +286,14 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, output):
         project, environment = loaded.project, loaded.environment
     elif not (project and environment):
         raise click.UsageError("give a SPEC, or both --project and --environment")
+    if dry_run:
+        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output)
+        return
+    with _locked(factory, project, environment, factory.region_for(loaded), "destroy", lock_timeout):
+        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output)
+
+
+def _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output):
     ctx = factory.context(project, environment, loaded, parallelism=parallelism)
     ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
     planner = factory.planner(ctx)
@@ -292,6 +318,25 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, output):
         summary["result"] = "failed"
         summary["failed"].append({"address": ", ".join(left), "error": f"still present after destroy: {left}"})
     _report(summary, output, "destroy", False)
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--project", "-p", help="Project (when no SPEC is given).")
+@environment_option
+@common_options
+def unlock(spec, project, environment):
+    """Remove the environment's apply/destroy lock left by a run that was killed."""
+    factory = _factory()
+    loaded = factory.load_spec(spec, environment) if spec else None
+    if loaded:
+        project, environment = loaded.project, loaded.environment
+    elif not (project and environment):
+        raise click.UsageError("give a SPEC, or both --project and --environment")
+    from provisioner.lock import describe
+    holder = factory.lock(project, environment, factory.region_for(loaded), "unlock").force_release()
+    click.echo(f"removed the lock of {project}/{environment} held by {describe(holder)}" if holder
+               else f"{project}/{environment} is not locked")
 
 
 @cli.command()

@@ -51,6 +51,11 @@ class Factory:
         return Context(aws, Owner(project, environment), self.registry, spec=spec,
                        options=Options(allow_data_loss=allow_data_loss, parallelism=max(1, parallelism)))
 
+    def lock(self, project: str, environment: str, region: str, command: str):
+        """The environment's lock, on a client of its own (its calls are not the run's)."""
+        from provisioner.lock import EnvironmentLock
+        return EnvironmentLock(self.aws(region).client("dynamodb"), project, environment, command)
+
     def planner(self, ctx) -> Planner:
         return Planner(ctx)
 
