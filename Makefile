@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check provisioner tests
 
 bench: install
-	@echo "no benchmark yet"
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 demo: install
 	@PROVISIONER_STATE_DIR=$(DEMO_STATE) SPEC=$(SPEC) BIN=$(BIN) PY=$(PY) bash .ci/demo.sh

@@ -3,6 +3,7 @@ permissions boundary, session duration, tags. Discovered through IAM's own list 
 Resource Groups Tagging API does not cover IAM)."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import urllib.parse
 
@@ -229,13 +230,13 @@ class IamRoles(Reconciler):
         client = ctx.client("iam")
         wanted = {n.physical_name for n in ctx.spec.nodes.values() if n.kind == self.kind} if ctx.spec else set()
         prefix = f"{ctx.owner.project}-"
-        owned = []
-        for page in client.get_paginator("list_roles").paginate():
-            for role in page["Roles"]:
-                name = role["RoleName"]
-                if not (name.startswith(prefix) or name in wanted):
-                    continue
-                tags = tags_from_list(client.list_role_tags(RoleName=name).get("Tags"))
-                if ctx.owner.owns(tags):
-                    owned.append(OwnedResource(self.kind, tags.get("provisioner:resource", ""), name, role["Arn"]))
-        return owned
+        candidates = [role for page in client.get_paginator("list_roles").paginate() for role in page["Roles"]
+                      if role["RoleName"].startswith(prefix) or role["RoleName"] in wanted]
+
+        def tags_of(role):   # ListRoles carries no tags: one ListRoleTags per candidate, read in parallel
+            return role, tags_from_list(client.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
+
+        with concurrent.futures.ThreadPoolExecutor(ctx.options.parallelism) as pool:
+            found = list(pool.map(tags_of, candidates))
+        return [OwnedResource(self.kind, tags.get("provisioner:resource", ""), role["RoleName"], role["Arn"])
+                for role, tags in found if ctx.owner.owns(tags)]
