@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import http.client
-import http.server
 import json
 import os
 import platform
@@ -59,6 +57,7 @@ import boto3
 
 from provisioner import __version__
 from provisioner.cli import apply as apply_command
+from provisioner.emulator_proxy import LatencyProxy
 from provisioner.local import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,113 +81,6 @@ TARGETS = {
 }
 SPEEDUP_TARGET = 5.0        # N = 50: default parallelism at least 5x faster than --parallelism 1 (apply)
 MEMORY_TARGET_MB = 150.0    # peak memory at N = 200
-
-
-# --- the latency proxy -----------------------------------------------------------------------------
-
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-              "upgrade", "expect", "proxy-authorization", "proxy-authenticate"}
-
-
-class LatencyProxy(http.server.ThreadingHTTPServer):
-    """Forwards every request to `upstream` after sleeping `latency` seconds; counts the requests."""
-
-    daemon_threads = True
-
-    def __init__(self, upstream_port: int, latency: float):
-        super().__init__(("127.0.0.1", 0), ProxyHandler)
-        self.upstream_port = upstream_port
-        self.latency = latency
-        self.requests = 0
-        self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def count(self) -> None:
-        with self._lock:
-            self.requests += 1
-
-    def take_count(self) -> int:
-        with self._lock:
-            n, self.requests = self.requests, 0
-            return n
-
-
-class ProxyHandler(http.server.BaseHTTPRequestHandler):
-    """One instance per client connection; HTTP/1.1 keep-alive, one upstream connection per client one."""
-
-    protocol_version = "HTTP/1.1"
-    upstream: http.client.HTTPConnection | None = None
-
-    def log_message(self, *args):    # quiet
-        pass
-
-    def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):   # trailers
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else None
-
-    def _forward(self, body, headers) -> http.client.HTTPResponse:
-        for attempt in (1, 2):    # a kept-alive upstream connection may have been closed by moto: retry once
-            if self.upstream is None:
-                self.upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=120)
-            try:
-                self.upstream.request(self.command, self.path, body=body, headers=headers)
-                return self.upstream.getresponse()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.upstream.close()
-                self.upstream = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _proxy(self):
-        self.server.count()
-        time.sleep(self.server.latency)
-        body = self._read_body()
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        if body is not None:
-            headers["Content-Length"] = str(len(body))
-        response = self._forward(body, headers)
-        self.send_response_only(response.status, response.reason)
-        for key, value in response.getheaders():
-            if key.lower() not in HOP_BY_HOP:
-                self.send_header(key, value)
-        has_body = self.command != "HEAD" and response.status >= 200 and response.status not in (204, 304)
-        chunked = has_body and response.getheader("Content-Length") is None
-        if chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        while has_body:    # stream the answer back as it comes
-            data = response.read1(65536)
-            if not data:
-                break
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-        if chunked:
-            self.wfile.write(b"0\r\n\r\n")
-        response.read()
-        if response.will_close:
-            self.upstream.close()
-            self.upstream = None
-        self.wfile.flush()
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _proxy
-
-    def finish(self):
-        super().finish()
-        if self.upstream is not None:
-            self.upstream.close()
 
 
 # --- specs -------------------------------------------------------------------------------------------
