@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto tests
 
 test-e2e: install
 	$(PY) -m pytest -q tests/e2e

@@ -32,22 +32,16 @@ import os
 import time
 from decimal import Decimal
 
-import transaction
-from transaction import InvalidTransaction, log, sqs_records
+from transaction import batch_transactions, log, sqs_records
 
 DEFAULT_NAMESPACE = "Transactions"
 
 
 def handler(event, context):
     records = sqs_records(event)
-    failures, groups = [], {}
-    for record in records:
-        try:
-            txn = transaction.from_message(record.get("body"))
-        except InvalidTransaction as invalid:
-            failures.append(record["messageId"])
-            log("WARNING", status="invalid message", message_id=record["messageId"], errors=invalid.errors)
-            continue
+    valid, failures = batch_transactions(records)
+    groups = {}
+    for _, txn in valid:
         group = groups.setdefault((txn["currency"], txn["type"]), {"count": 0, "amount": Decimal(0),
                                                                    "largest": Decimal(0)})
         group["count"] += 1

@@ -35,7 +35,7 @@ import os
 import boto3
 import transaction
 from botocore.exceptions import ClientError
-from transaction import InvalidTransaction, log, sqs_records
+from transaction import batch_transactions, log, sqs_records
 
 DEFAULT_PREFIX = "logs/reports/"
 
@@ -44,15 +44,10 @@ s3 = boto3.client("s3")
 
 def handler(event, context):
     records = sqs_records(event)
-    failures, days = [], {}
-    for record in records:
-        try:
-            txn = transaction.from_message(record.get("body"))
-        except InvalidTransaction as invalid:
-            failures.append(record["messageId"])
-            log("WARNING", status="invalid message", message_id=record["messageId"], errors=invalid.errors)
-            continue
-        days.setdefault(txn["created_at"][:10], []).append((record["messageId"], txn))
+    valid, failures = batch_transactions(records)
+    days = {}
+    for message_id, txn in valid:
+        days.setdefault(txn["created_at"][:10], []).append((message_id, txn))
 
     bucket = os.environ["REPORT_BUCKET"]
     prefix = os.environ.get("REPORT_PREFIX", DEFAULT_PREFIX)

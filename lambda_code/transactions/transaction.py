@@ -238,6 +238,19 @@ def sqs_records(event) -> list:
     return records
 
 
+def batch_transactions(records: list) -> tuple[list, list]:
+    """([(message id, transaction)], [message ids of invalid messages]) of an SQS batch; each invalid
+    message is logged and will be reported back as a batch item failure."""
+    valid, failures = [], []
+    for record in records:
+        try:
+            valid.append((record["messageId"], from_message(record.get("body"))))
+        except InvalidTransaction as invalid:
+            failures.append(record["messageId"])
+            log("WARNING", status="invalid message", message_id=record["messageId"], errors=invalid.errors)
+    return valid, failures
+
+
 # --- writing -------------------------------------------------------------------------------------------
 
 def amount_text(txn: dict) -> str:

@@ -75,6 +75,22 @@ def boto(endpoint):
     return client
 
 
+def apply_converges(cli, spec):
+    """How every environment's run starts: validate without AWS, apply from empty, diff in sync, and a
+    second apply with no write call. Returns the first apply's result."""
+    assert cli("validate", spec, endpoint_flag=False).code == 0
+    applied = cli("apply", spec, "--yes")
+    assert applied.code == 0, applied
+    assert cli("diff", spec).code == 0
+    second = cli("apply", spec, "--yes", "--output", "json")
+    assert second.code == 0 and second.json()["api_calls"]["writes"] == 0, second
+    return applied
+
+
+def rest_api_id(boto, name: str) -> str:
+    return next(a["id"] for a in boto("apigateway").get_rest_apis()["items"] if a["name"] == name)
+
+
 def owned_arns(boto, project: str, environment: str) -> list[str]:
     """Resources still carrying the ownership tags, except KMS keys already pending deletion."""
     tagging = boto("resourcegroupstaggingapi")

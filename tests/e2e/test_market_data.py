@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import ROOT, owned_arns
+from tests.e2e.conftest import ROOT, apply_converges, owned_arns, rest_api_id
 
 SPEC = ROOT / "specs" / "market-data.yaml"
 PREFIX = "market-data-dev"
 ACCOUNT = "123456789012"
 
 
-def _api_id(boto):
-    return next(a["id"] for a in boto("apigateway").get_rest_apis()["items"] if a["name"] == f"{PREFIX}-market")
-
-
 def test_market_data_lifecycle(cli, boto):
-    assert cli("validate", SPEC, endpoint_flag=False).code == 0
-    applied = cli("apply", SPEC, "--yes")
-    assert applied.code == 0, applied
-    assert cli("diff", SPEC).code == 0
-    second = cli("apply", SPEC, "--yes", "--output", "json")
-    assert second.code == 0 and second.json()["api_calls"]["writes"] == 0, second
+    apply_converges(cli, SPEC)
 
     # critical settings changed out of band: concurrency, memory and the API's throttling
     lam = boto("lambda")
     lam.put_function_concurrency(FunctionName=f"{PREFIX}-processing", ReservedConcurrentExecutions=5)
     lam.update_function_configuration(FunctionName=f"{PREFIX}-processing", MemorySize=512)
-    boto("apigateway").update_stage(restApiId=_api_id(boto), stageName="prod", patchOperations=[
+    boto("apigateway").update_stage(restApiId=rest_api_id(boto, f"{PREFIX}-market"), stageName="prod", patchOperations=[
         {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "10"}])
     drift = cli("diff", SPEC)
     assert drift.code == 2, drift
@@ -76,7 +67,7 @@ def test_market_data_deployed_settings_match_the_seed(cli, boto):
     assert rules["expire-old-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 
-    api_id = _api_id(boto)
+    api_id = rest_api_id(boto, f"{PREFIX}-market")
     stage = boto("apigateway").get_stage(restApiId=api_id, stageName="prod")
     settings = stage["methodSettings"]["*/*"]
     assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (1000.0, 2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import ROOT, owned_arns
+from tests.e2e.conftest import ROOT, apply_converges, owned_arns, rest_api_id
 
 SPEC = ROOT / "specs" / "serverless-app.yaml"
 PREFIX = "serverless-app-dev"
@@ -13,23 +13,14 @@ FUNCTION = f"{PREFIX}-app"
 BUCKET = f"{PREFIX}-api-logs-{ACCOUNT}"
 
 
-def _api_id(boto):
-    return next(a["id"] for a in boto("apigateway").get_rest_apis()["items"] if a["name"] == f"{PREFIX}-api")
-
-
 def test_serverless_app_lifecycle(cli, boto):
-    assert cli("validate", SPEC, endpoint_flag=False).code == 0
-    applied = cli("apply", SPEC, "--yes")
-    assert applied.code == 0, applied
-    assert cli("diff", SPEC).code == 0
-    second = cli("apply", SPEC, "--yes", "--output", "json")
-    assert second.code == 0 and second.json()["api_calls"]["writes"] == 0, second
+    apply_converges(cli, SPEC)
 
     # critical settings changed out of band: reserved concurrency (seed 2), log retention, stage X-Ray,
     # the 90-day log expiry, the public access block and PITR
     boto("lambda").put_function_concurrency(FunctionName=FUNCTION, ReservedConcurrentExecutions=5)
     boto("logs").put_retention_policy(logGroupName=f"/aws/lambda/{FUNCTION}", retentionInDays=365)
-    boto("apigateway").update_stage(restApiId=_api_id(boto), stageName="v1", patchOperations=[
+    boto("apigateway").update_stage(restApiId=rest_api_id(boto, f"{PREFIX}-api"), stageName="v1", patchOperations=[
         {"op": "replace", "path": "/tracingEnabled", "value": "false"}])
     boto("s3").put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={"Rules": [{
         "ID": "delete-logs-after-90-days", "Status": "Enabled", "Filter": {"Prefix": ""},
@@ -106,7 +97,7 @@ def test_serverless_app_deployed_settings_match_the_seed(cli, boto):
     assert dlq["MessageRetentionPeriod"] == "1209600"
 
     # seed 3 and "Monitoring": one-line access log format, stage X-Ray, stage variables, metrics
-    api_id = _api_id(boto)
+    api_id = rest_api_id(boto, f"{PREFIX}-api")
     stage = boto("apigateway").get_stage(restApiId=api_id, stageName="v1")
     assert stage["tracingEnabled"] is True
     assert stage["variables"] == {"logLevel": "INFO"}

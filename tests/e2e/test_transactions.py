@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import ROOT, owned_arns
+from tests.e2e.conftest import ROOT, apply_converges, owned_arns, rest_api_id
 
 SPEC = ROOT / "specs" / "transactions.yaml"
 PREFIX = "transactions-dev"
 ACCOUNT = "123456789012"
 FUNCTIONS = ("transaction-validator", "notification-handler", "analytics-processor", "reporting-processor")
-
-
-def _api_id(boto):
-    return next(a["id"] for a in boto("apigateway").get_rest_apis()["items"] if a["name"] == f"{PREFIX}-transactions")
 
 
 def _queue_attributes(boto, name):
@@ -23,12 +19,7 @@ def _queue_attributes(boto, name):
 
 
 def test_transactions_lifecycle(cli, boto):
-    assert cli("validate", SPEC, endpoint_flag=False).code == 0
-    applied = cli("apply", SPEC, "--yes")
-    assert applied.code == 0, applied
-    assert cli("diff", SPEC).code == 0
-    second = cli("apply", SPEC, "--yes", "--output", "json")
-    assert second.code == 0 and second.json()["api_calls"]["writes"] == 0, second
+    apply_converges(cli, SPEC)
 
     # critical settings changed out of band: the validator's concurrency back to the document's 50,
     # X-Ray and caching off on the stage, the analytics queue's redrive removed, the table's write
@@ -36,7 +27,7 @@ def test_transactions_lifecycle(cli, boto):
     lam = boto("lambda")
     lam.put_function_concurrency(FunctionName=f"{PREFIX}-transaction-validator", ReservedConcurrentExecutions=50)
     lam.delete_function_event_invoke_config(FunctionName=f"{PREFIX}-reporting-processor")
-    boto("apigateway").update_stage(restApiId=_api_id(boto), stageName="prod", patchOperations=[
+    boto("apigateway").update_stage(restApiId=rest_api_id(boto, f"{PREFIX}-transactions"), stageName="prod", patchOperations=[
         {"op": "replace", "path": "/tracingEnabled", "value": "false"},
         {"op": "replace", "path": "/*/*/caching/enabled", "value": "false"}])
     sqs = boto("sqs")
@@ -82,7 +73,7 @@ def test_transactions_deployed_settings_match_the_seed(cli, boto):
     applied = cli("apply", SPEC, "--yes")
     assert applied.code == 0, applied
     lam = boto("lambda")
-    api_id = _api_id(boto)
+    api_id = rest_api_id(boto, f"{PREFIX}-transactions")
 
     # seed 1: AWS_PROXY integration through the apigateway service path, permission for POST /transactions only
     resource = next(r for r in boto("apigateway").get_resources(restApiId=api_id)["items"]
