@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 import time
 import traceback
@@ -405,11 +406,17 @@ def local_stop():
     click.echo("stopped" if local.stop() else "not running")
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> None:
     """Entry point: run the CLI and map every failure to one line and a named exit code."""
     import botocore.exceptions  # only for mapping errors to messages; no AWS calls here
 
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    # SIGTERM (a CI job cancelled, a container stopped) takes the same path as Ctrl-C
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="provisioner", standalone_mode=False)
     except SpecError as exc:

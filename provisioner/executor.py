@@ -7,6 +7,8 @@ Ctrl-C stops starting new work, lets in-flight calls finish, and reports what wa
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -61,6 +63,9 @@ def _find_unknown(value, path=()):
     return None
 
 
+ABORTED = 130   # the exit code of an interrupted run
+
+
 class Executor:
     def __init__(self, ctx, on_event=None):
         self.ctx = ctx
@@ -68,7 +73,29 @@ class Executor:
         self.on_event = on_event or (lambda event, change, outcome=None, message=None: None)
         self.interrupted = False
 
+    def _on_signal(self, signum, frame):
+        """Ctrl-C or SIGTERM: start nothing new and let calls in flight finish; a second one aborts."""
+        if self.interrupted:
+            self.on_event("interrupt", None, message="aborted: calls in flight may have completed; "
+                                                     "run `provisioner unlock`, then apply again")
+            os._exit(ABORTED)
+        self.interrupted = True
+        self.on_event("interrupt", None, message="interrupted: letting calls in flight finish, "
+                                                 "starting nothing new (Ctrl-C again to abort)")
+
     def run(self, changes: list[Change]) -> list[Outcome]:
+        handled = (signal.SIGINT, signal.SIGTERM)
+        try:
+            previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
+        except ValueError:   # not the main thread: signals are the caller's business
+            previous = {}
+        try:
+            return self._run(changes)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _run(self, changes: list[Change]) -> list[Outcome]:
         changes = [c for c in changes if c.action != NOOP]
         deps = _dependencies(changes, self.registry)
         outcomes: dict[str, Outcome] = {}
@@ -99,13 +126,9 @@ class Executor:
                         if change.address not in outcomes:
                             finish(Outcome(change, "not_started"))
                     break
-                try:
-                    done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
-                except KeyboardInterrupt:
-                    self.interrupted = True
-                    self.on_event("interrupt", None, message="interrupted: letting calls in flight finish, "
-                                                             "starting nothing new")
-                    continue
+                # a short timeout so that an interruption stops the scheduling promptly
+                done, _ = concurrent.futures.wait(running, timeout=0.5,
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     running.pop(future)
                     finish(future.result())
