@@ -115,11 +115,13 @@ def validate(spec, environment):
                f"environment {loaded.environment})")
 
 
-def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False, spec=None):
+def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False, spec=None,
+          lock=None):
     spec = spec or factory.load_spec(spec_path, environment)
     _print_warnings(spec)
     ctx = factory.context(spec.project, spec.environment, spec, allow_data_loss=allow_data_loss,
                           parallelism=parallelism)
+    ctx.intents = lock
     ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
     plan = factory.planner(ctx).plan(spec)
     return spec, ctx, plan
@@ -239,8 +241,9 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
     """
     factory = _factory()
     loaded = factory.load_spec(spec, environment)
-    with _locked(factory, loaded.project, loaded.environment, factory.region_for(loaded), "apply", lock_timeout):
-        _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output)
+    with _locked(factory, loaded.project, loaded.environment, factory.region_for(loaded), "apply",
+                 lock_timeout) as lock:
+        _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock)
 
 
 def _locked(factory, project, environment, region, command, timeout):
@@ -249,8 +252,8 @@ def _locked(factory, project, environment, region, command, timeout):
     return lock
 
 
-def _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output):
-    _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded)
+def _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock):
+    _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded, lock=lock)
     if output == "text" or plan.has_changes:
         _err(plan_text(plan, _style())) if output == "json" else click.echo(plan_text(plan, _style()))
     if plan.blocked:
@@ -288,14 +291,16 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
     elif not (project and environment):
         raise click.UsageError("give a SPEC, or both --project and --environment")
     if dry_run:
-        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output)
+        intents = factory.lock(project, environment, factory.region_for(loaded), "destroy")   # read only
+        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output, intents)
         return
-    with _locked(factory, project, environment, factory.region_for(loaded), "destroy", lock_timeout):
-        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output)
+    with _locked(factory, project, environment, factory.region_for(loaded), "destroy", lock_timeout) as lock:
+        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output, lock)
 
 
-def _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output):
+def _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output, lock):
     ctx = factory.context(project, environment, loaded, parallelism=parallelism)
+    ctx.intents = lock
     ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
     planner = factory.planner(ctx)
     plan = planner.plan_destroy()

@@ -38,6 +38,7 @@ class Context:
         self.registry = registry
         self.spec = spec
         self.options = options or Options()
+        self.intents = None   # the environment lock during apply/destroy: see lock.EnvironmentLock.intend
         self.outputs: dict = {}            # address -> {"arn": ..., "name": ..., ...}
         self.warnings: list[str] = []
         self._lock = threading.Lock()

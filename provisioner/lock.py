@@ -119,6 +119,33 @@ class EnvironmentLock:
             self._call("delete_item", TableName=TABLE, Key={KEY: {"S": self.lock_id}})
         return holder
 
+    # --- intents: a resource that cannot be tagged in its create call (an S3 bucket) is announced here
+    # first, so that a run killed between create and tag still finds it as ours, and never a foreign one.
+    def _intent_id(self, resource: str) -> str:
+        return f"{self.lock_id}#intent#{resource}"
+
+    def intend(self, resource: str) -> None:
+        self._call("put_item", TableName=TABLE, Item={KEY: {"S": self._intent_id(resource)},
+                                                      "token": {"S": self.token}})
+
+    def fulfilled(self, resource: str) -> None:
+        self._call("delete_item", TableName=TABLE, Key={KEY: {"S": self._intent_id(resource)}})
+
+    def pending(self, prefix: str) -> list[str]:
+        """Resources announced under prefix (e.g. "s3:") and not confirmed tagged since."""
+        start = self._intent_id(prefix)
+        found = []
+        try:
+            for page in self.client.get_paginator("scan").paginate(
+                    TableName=TABLE, ConsistentRead=True, FilterExpression="begins_with(#id, :start)",
+                    ExpressionAttributeNames={"#id": KEY}, ExpressionAttributeValues={":start": {"S": start}}):
+                self.calls += 1
+                found.extend(item[KEY]["S"][len(self._intent_id("")):] for item in page["Items"])
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":   # no table: nothing was ever announced
+                raise
+        return found
+
     def __enter__(self):
         return self
 

@@ -174,6 +174,9 @@ class S3Buckets(Reconciler):
                 raise
             tag_set = []
         tags = tags_from_list(tag_set)
+        found_tags = tags
+        if not tags and ctx.intents and f"s3:{name}" in ctx.intents.pending("s3:"):
+            found_tags = ctx.tags_for(node)   # created by a run of ours that was killed before tagging it
         versioning = client.get_bucket_versioning(Bucket=name).get("Status", "Suspended")
         props = {
             "versioning": versioning,
@@ -185,7 +188,7 @@ class S3Buckets(Reconciler):
             "notifications": self._read_notifications(client, name),
             "tags": tags,
         }
-        return Observed(props, self.predicted_outputs(node, ctx), tags)
+        return Observed(props, self.predicted_outputs(node, ctx), found_tags)
 
     def _read_encryption(self, client, name):
         found = unless_missing(client.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError",
@@ -263,8 +266,14 @@ class S3Buckets(Reconciler):
         request = {"Bucket": name, "ObjectOwnership": "BucketOwnerEnforced"}
         if ctx.region != "us-east-1":
             request["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
+        # CreateBucket takes no tags: announce the bucket first, so that a run killed before the tagging
+        # still finds it as ours (and a foreign bucket of that name is never taken for ours)
+        if ctx.intents:
+            ctx.intents.intend(f"s3:{name}")
         client.create_bucket(**request)
         client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_to_list(desired["tags"])})
+        if ctx.intents:
+            ctx.intents.fulfilled(f"s3:{name}")
         actual = Observed({"tags": desired["tags"], "versioning": "Suspended", "lifecycle": {}, "cors": [],
                            "notifications": {}, "policy": None, "encryption": None,
                            "public_access_block": None}, {}, desired["tags"])
@@ -317,6 +326,8 @@ class S3Buckets(Reconciler):
             self._put_notifications(client, name, desired, node, ctx)
         if "tags" in fields and actual.props["tags"] != desired["tags"]:
             client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_to_list(desired["tags"])})
+            if ctx.intents and not actual.props["tags"]:
+                ctx.intents.fulfilled(f"s3:{name}")
 
     def _lifecycle_rule(self, rule_id, rule):
         conditions = {}
@@ -362,6 +373,21 @@ class S3Buckets(Reconciler):
         put(Bucket=name, NotificationConfiguration=config, SkipDestinationValidation=False)
 
     # --- delete / discover ---
+    def discover(self, ctx):
+        """Tagged buckets, and announced ones a killed run did not get to tag (see create)."""
+        owned = super().discover(ctx)
+        pending = ctx.intents.pending("s3:") if ctx.intents else []
+        if pending:
+            known = {resource.physical_id for resource in owned}
+            existing = {bucket["Name"] for bucket in ctx.client("s3").list_buckets()["Buckets"]}
+            for resource in pending:
+                name = resource.removeprefix("s3:")
+                if name not in known and name in existing:
+                    address = next((n.address for n in (ctx.spec.nodes.values() if ctx.spec else [])
+                                    if n.kind == self.kind and n.physical_name == name), "")
+                    owned.append(OwnedResource(self.kind, address, name, f"arn:aws:s3:::{name}"))
+        return owned
+
     def owned_from_arn(self, arn, tags):
         return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
 
@@ -377,6 +403,8 @@ class S3Buckets(Reconciler):
         except Exception as exc:
             if not is_not_found(exc, *NO_BUCKET):
                 raise
+        if ctx.intents:
+            ctx.intents.fulfilled(f"s3:{name}")
 
     def _empty(self, client, name):
         for page in client.get_paginator("list_object_versions").paginate(Bucket=name, MaxKeys=1000):
