@@ -21,6 +21,7 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     dropped_by_emulator,
+    retag,
 )
 from provisioner.spec.refs import Ref, Template, find_refs
 
@@ -485,10 +486,8 @@ class ApiGateways(Reconciler):
 
     def _retag(self, client, desired, have, arn, node, ctx):
         try:
-            stale = sorted(set(have["tags"]) - set(desired["tags"]))
-            if stale:
-                client.untag_resource(resourceArn=arn, tagKeys=stale)
-            client.tag_resource(resourceArn=arn, tags=desired["tags"])
+            retag(desired["tags"], have["tags"], lambda keys: client.untag_resource(resourceArn=arn, tagKeys=keys),
+                  lambda tags: client.tag_resource(resourceArn=arn, tags=tags))
         except Exception as exc:
             if not is_not_emulated(exc) and not is_not_found(exc, "404"):
                 raise
