@@ -309,6 +309,8 @@ def _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, o
         click.echo(json.dumps(plan_json(plan), indent=2))
         return
     _err(text) if output == "json" else click.echo(text)
+    if plan.blocked and not dry_run:
+        raise ProvisionerError("refusing to destroy: " + "; ".join(f"{c.address}: {c.blocked}" for c in plan.blocked))
     if dry_run or not plan.has_changes:
         if not plan.has_changes:
             click.echo("Nothing to destroy.") if output == "text" else click.echo(json.dumps(

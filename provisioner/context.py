@@ -1,6 +1,7 @@
 """Per-run context: clients, the owner (project/environment), outputs of resources, discovery cache."""
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from dataclasses import dataclass, field
 
@@ -8,6 +9,7 @@ from provisioner.spec.refs import UNKNOWN, Ref, resolve
 
 OWNER_PROJECT, OWNER_ENVIRONMENT, OWNER_RESOURCE = (
     "provisioner:project", "provisioner:environment", "provisioner:resource")
+PROTECTED = "provisioner:deletion-protection"   # set while the spec says deletion_protection: true
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,8 @@ class Owner:
 
     def describe(self, tags: dict) -> str:
         if OWNER_PROJECT not in tags:
-            return "no provisioner ownership tags"
-        return f"owned by project '{tags.get(OWNER_PROJECT)}' environment '{tags.get(OWNER_ENVIRONMENT)}'"
+            return "has no provisioner ownership tags"
+        return f"is owned by project '{tags.get(OWNER_PROJECT)}' environment '{tags.get(OWNER_ENVIRONMENT)}'"
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Context:
         self._lock = threading.Lock()
         self._tagged: dict | None = None   # arn -> tags of every resource tagged as ours
         self._deliveries: list | None = None
+        self._facet_pool = None
+        self._memo: dict = {}
+        self.read_in_plan: frozenset = frozenset()   # addresses the current plan reads (discovery may skip them)
         self.progress = lambda address, message: None
 
     # --- clients ---
@@ -82,10 +87,37 @@ class Context:
                                     for d in self.registry[node.kind].deliveries(node, self.spec)]
         return [d for d in self._deliveries if d.target == address]
 
+    def memo(self, key: str, compute):
+        """compute() once per run (other threads asking meanwhile wait for it): one list call feeds every
+        resource that needs it (e.g. every REST API, every alarm of the spec in one batch)."""
+        with self._lock:
+            future = self._memo.get(key)
+            first = future is None
+            if first:
+                future = self._memo[key] = concurrent.futures.Future()
+        if first:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:
+                future.set_exception(exc)
+        return future.result()
+
+    def concurrently(self, calls: dict) -> dict:
+        """{name: call()} for independent reads of one resource (its facets), made at the same time.
+
+        Calls must not themselves wait on this pool; at --parallelism 1 they run one after the other."""
+        if self.options.parallelism == 1:
+            return {name: call() for name, call in calls.items()}
+        with self._lock:
+            if self._facet_pool is None:
+                self._facet_pool = concurrent.futures.ThreadPoolExecutor(self.options.parallelism)
+        futures = {name: self._facet_pool.submit(call) for name, call in calls.items()}
+        return {name: future.result() for name, future in futures.items()}
+
     # --- ownership ---
     def tags_for(self, node) -> dict:
         return {**node.tags, OWNER_PROJECT: self.owner.project, OWNER_ENVIRONMENT: self.owner.environment,
-                OWNER_RESOURCE: node.address}
+                OWNER_RESOURCE: node.address, **({PROTECTED: "true"} if node.props.get("deletion_protection") else {})}
 
     def tagged_resources(self, matches) -> list:
         """(arn, tags) of our resources for which matches(arn) holds, from one Tagging API pass per run."""
@@ -93,6 +125,14 @@ class Context:
             if self._tagged is None:
                 self._tagged = self._load_tagged()
         return [(arn, tags) for arn, tags in self._tagged.items() if matches(arn)]
+
+    def tags_of(self, arn: str, fetch) -> dict:
+        """Tags of a resource, from the run's Tagging API pass when it holds the ARN (it returns every tag of
+        each resource it finds), else fetch(): one read per resource instead of two. A resource that lost
+        its ownership tags is not in the pass, so fetch() still shows what it carries."""
+        for _arn, tags in self.tagged_resources(lambda candidate: candidate == arn):
+            return {k: v for k, v in tags.items() if not k.startswith("aws:")}
+        return fetch()
 
     def _load_tagged(self) -> dict:
         types = sorted({r.tagging_type for r in self.registry.all() if r.tagging_type})
@@ -109,8 +149,10 @@ class Context:
         return result
 
     def forget_discovery(self) -> None:
+        """Forget what this run has listed so far (the check after destroy lists again)."""
         with self._lock:
             self._tagged = None
+            self._memo = {}
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Each (kind, access) maps to a documented, minimal action list on exact ARNs: a table and its
 `/index/*` when it has indexes, a bucket's objects under a prefix, a queue, a topic, a key, a log
-group's streams. A grant on a resource encrypted with a key of the spec adds the KMS actions that
+group's streams, a secret (by AWS's pattern NAME-??????, its ARN ending in a random suffix).
+A grant on a resource encrypted with a key of the spec adds the KMS actions that
 access needs on exactly that key. A generated role may mark a function grant `qualified` (not in the
 schema): it then also covers the function's versions and aliases, `ARN:*`, as Step Functions needs.
 """
@@ -21,6 +22,8 @@ TARGETS = {
     "kms_key": "kms_keys",
     "log_group": "log_groups",
     "function": "lambda_functions",
+    "state_machine": "state_machines",
+    "secret": "secrets",
 }
 # kinds whose ARN follows from the name: a grant on them need not wait for them to exist
 PREDICTABLE_ARNS = frozenset(TARGETS.values()) - {"kms_keys"}
@@ -37,6 +40,7 @@ SQS_CONSUME = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueue
                "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
 KMS_DECRYPT = ["kms:Decrypt", "kms:DescribeKey"]
 KMS_ENCRYPT = ["kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
+SECRET_READ = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
 
 # kind -> access -> documentation, used by the schema description and the README
 ACCESS_LEVELS = {
@@ -66,6 +70,9 @@ ACCESS_LEVELS = {
     },
     "log_groups": {"write": "CreateLogStream, PutLogEvents on the group's streams"},
     "lambda_functions": {"invoke": "InvokeFunction on the function"},
+    "state_machines": {"start": "StartExecution on the state machine"},
+    "secrets": {"read": "GetSecretValue, DescribeSecret on the secret (ARN pattern NAME-??????, so the role "
+                        "need not wait for it); Decrypt on its key when a key of the spec encrypts it"},
 }
 
 
@@ -147,11 +154,19 @@ def compile_grants(grants: list, spec) -> list[dict]:
             statements.append(_statement(_sid("Logs", name), ["logs:CreateLogStream", "logs:PutLogEvents"],
                                          [_arn(ref, ":log-stream:*")]))
             kms_actions = None
+        elif kind == "secrets":
+            # the ARN ends in a random suffix: grant on AWS's pattern for exactly this secret
+            statements.append(_statement(_sid("Secret", name, access), SECRET_READ,
+                                         [Ref(ref.address, "_grant_arn")]))
+            kms_actions = ["kms:Decrypt"]
         elif kind == "lambda_functions":
             resources = [_arn(ref)]
             if grant.get("qualified"):   # set by generated roles only (Step Functions): also NAME:* (versions, aliases)
                 resources.append(_arn(ref, ":*"))
             statements.append(_statement(_sid("Invoke", name), ["lambda:InvokeFunction"], resources))
+            kms_actions = None
+        elif kind == "state_machines":
+            statements.append(_statement(_sid("Start", name), ["states:StartExecution"], [_arn(ref)]))
             kms_actions = None
         else:  # pragma: no cover - the schema only allows the kinds above
             raise ValueError(kind)

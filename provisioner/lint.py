@@ -2,7 +2,9 @@
 (misspelled actions, unknown services, actions on the wrong resource type)."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 
 from provisioner.spec.refs import Ref, Template
 
@@ -85,6 +87,9 @@ def example_value(ref: Ref, spec, registry) -> str:
             return str(outputs[ref.attr]).replace("{account_id}", EXAMPLE_ACCOUNT)
     if ref.kind == "kms_keys":
         return f"arn:aws:kms:{spec.region}:{EXAMPLE_ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
+    if ref.kind == "secrets":   # the ARN ends in six random characters
+        name = node.physical_name if node is not None else ref.address
+        return f"arn:aws:secretsmanager:{spec.region}:{EXAMPLE_ACCOUNT}:secret:{name}-AbCdEf"
     return f"arn:aws:{ref.kind.split('_')[0]}:{spec.region}:{EXAMPLE_ACCOUNT}:{ref.address}"
 
 
@@ -102,17 +107,41 @@ def _offline(value, spec, registry):
 
 def parliament_findings(document: dict, spec, registry) -> list:
     """(path, message, severity) of parliament's hard errors, statements located by index."""
-    from parliament import analyze_policy_string
-
     concrete = _offline({"Version": "2012-10-17", **document}, spec, registry)
     out = []
     for index, statement in enumerate(concrete.get("Statement", [])):
-        single = {"Version": concrete["Version"], "Statement": [statement]}
-        for finding in analyze_policy_string(json.dumps(single)).findings:
-            if finding.issue in PARLIAMENT_ERRORS:
-                out.append((("Statement", index), f"statement {statement.get('Sid') or index}: "
-                                                  f"{finding.issue}: {_detail(finding.detail)}", "error"))
+        single = json.dumps({"Version": concrete["Version"], "Statement": [statement]}, sort_keys=True)
+        for issue, detail in _parliament_issues(single):
+            out.append((("Statement", index), f"statement {statement.get('Sid') or index}: {issue}: {detail}",
+                        "error"))
     return out
+
+
+def _parliament_issues(policy: str) -> list:
+    """Parliament's hard errors for one policy text, kept on disk by content: importing parliament and its
+    IAM definitions costs a third of a second, and the same statements are linted on every run."""
+    from importlib.metadata import version
+
+    from provisioner.packaging import cache_root
+
+    key = hashlib.sha256(f"{version('parliament')}\n{policy}".encode()).hexdigest()
+    cached = cache_root() / "lint" / f"{key}.json"
+    try:
+        return json.loads(cached.read_text())
+    except (OSError, ValueError):
+        pass
+    from parliament import analyze_policy_string
+
+    issues = [[f.issue, _detail(f.detail)] for f in analyze_policy_string(policy).findings
+              if f.issue in PARLIAMENT_ERRORS]
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(issues))
+        temporary.replace(cached)
+    except OSError:
+        pass   # a read-only home only costs the next run the same third of a second
+    return issues
 
 
 def _detail(detail) -> str:

@@ -187,7 +187,7 @@ def _python_version(runtime: str, folder: Path) -> str:
     return match.group(1)
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
     return Path(os.environ.get("PROVISIONER_CACHE_DIR") or Path.home() / ".cache" / "provisioner")
 
 
@@ -195,7 +195,7 @@ def _vendored_tree(folder: Path, requirements: str, architecture: str, runtime: 
     """The folder holding `requirements` installed for Lambda: from the disk cache, or pip-installed into it."""
     platform, python_version = LAMBDA_PLATFORMS[architecture], _python_version(runtime, folder)
     key = hashlib.sha256(f"{platform}\n{python_version}\n{requirements}".encode()).hexdigest()
-    target = _cache_root() / "packages" / key
+    target = cache_root() / "packages" / key
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from provisioner.context import PROTECTED
 from provisioner.errors import AwsCallError, OwnershipConflict
 from provisioner.graph import topological_order
 from provisioner.reconcilers.base import NOT_RETURNED, Observed, OwnedResource
@@ -14,6 +15,8 @@ from provisioner.spec.refs import UNKNOWN, contains_unknown
 
 CREATE, UPDATE, REPLACE, DELETE, NOOP = "create", "update", "replace", "delete", "noop"
 ABSENT = type("Absent", (), {"__repr__": lambda self: "(absent)"})()
+PROTECTED_MESSAGE = ("deletion_protection is on; set deletion_protection: false in the spec and apply "
+                     "before it can be deleted")
 
 
 @dataclass(frozen=True)
@@ -136,13 +139,16 @@ class Planner:
 
     def plan(self, spec, prune: bool = True) -> Plan:
         ctx = self.ctx
-        owned = self.discover() if prune else []
-        ctx.discovered = owned
         order = topological_order(spec.nodes)
         for address in order:
             node = spec.nodes[address]
             ctx.set_outputs(address, self.registry[node.kind].predicted_outputs(node, ctx))
-        observed = self.read_all([spec.nodes[a] for a in order])
+        # discovery (list calls) runs beside the reads of the spec's resources: neither waits for the other
+        ctx.read_in_plan = frozenset(order)
+        with concurrent.futures.ThreadPoolExecutor(1) as beside:
+            discovery = beside.submit(self.discover) if prune else None
+            observed = self.read_all([spec.nodes[a] for a in order])
+            owned = discovery.result() if discovery else []
         conflicts = []
         for address, found in observed.items():
             if found is None:
@@ -151,7 +157,7 @@ class Planner:
             tag_address = found.tags.get("provisioner:resource")
             if not ctx.owner.owns(found.tags) or tag_address != address:
                 conflicts.append(
-                    f"{address}: {node.kind[:-1].replace('_', ' ')} '{node.physical_name}' exists but is "
+                    f"{address}: {node.kind[:-1].replace('_', ' ')} '{node.physical_name}' exists but "
                     f"{ctx.owner.describe(found.tags)}"
                     + (f" as {tag_address}" if ctx.owner.owns(found.tags) else "")
                     + "; refusing to adopt or change it (rename the resource with name: or remove the other one)")
@@ -187,7 +193,9 @@ class Planner:
             owned_self = OwnedResource(node.kind, address, found.outputs.get("_physical_id", node.physical_name),
                                        found.outputs.get("arn", ""))
             blocked = ""
-            if action == REPLACE and reconciler.data_bearing and not ctx.options.allow_data_loss \
+            if action == REPLACE and found.tags.get(PROTECTED) == "true":
+                blocked = PROTECTED_MESSAGE
+            elif action == REPLACE and reconciler.data_bearing and not ctx.options.allow_data_loss \
                     and reconciler.has_data(owned_self, ctx):
                 blocked = "replacing it deletes the data it holds; pass --allow-data-loss to allow"
             changes.append(Change(
@@ -215,7 +223,9 @@ class Planner:
     def _delete_change(self, resource: OwnedResource, reason: str, check_data: bool) -> Change:
         reconciler = self.registry[resource.kind]
         blocked = ""
-        if check_data and reconciler.data_bearing and not self.ctx.options.allow_data_loss \
+        if resource.protected:
+            blocked = PROTECTED_MESSAGE
+        elif check_data and reconciler.data_bearing and not self.ctx.options.allow_data_loss \
                 and reconciler.has_data(resource, self.ctx):
             blocked = "it holds data; pass --allow-data-loss to delete it"
         return Change(DELETE, resource.address or resource.arn, resource.kind, resource.physical_id,

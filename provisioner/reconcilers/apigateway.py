@@ -187,17 +187,18 @@ class ApiGateways(Reconciler):
     # --- read ---
     def _find(self, client, node, ctx) -> dict | None:
         """Our API by name; names are not unique in API Gateway, so the ownership tags decide."""
-        for page in client.get_paginator("get_rest_apis").paginate():
-            for api in page["items"]:
-                tags = api.get("tags", {})
-                if api["name"] == node.physical_name and tags.get("provisioner:resource") == node.address \
-                        and ctx.owner.owns(tags):
-                    return api
-        for page in client.get_paginator("get_rest_apis").paginate():
-            for api in page["items"]:
-                if api["name"] == node.physical_name:
-                    return api   # a foreign one: the planner refuses to adopt it
-        return None
+        named = [api for api in self._all_apis(client, ctx) if api["name"] == node.physical_name]
+        for api in named:
+            tags = api.get("tags", {})
+            if tags.get("provisioner:resource") == node.address and ctx.owner.owns(tags):
+                return api
+        return named[0] if named else None   # a foreign one: the planner refuses to adopt it
+
+    @staticmethod
+    def _all_apis(client, ctx) -> list:
+        """Every REST API of the region with its tags: one paginated listing per run, for reads and discovery."""
+        return ctx.memo("rest_apis", lambda: [api for page in client.get_paginator("get_rest_apis").paginate()
+                                              for api in page["items"]])
 
     def read(self, node, ctx):
         client = ctx.client("apigateway")
@@ -511,13 +512,7 @@ class ApiGateways(Reconciler):
 
     def discover(self, ctx):
         client = ctx.client("apigateway")
-        owned = []
-        for page in client.get_paginator("get_rest_apis").paginate():
-            for api in page["items"]:
-                tags = api.get("tags", {})
-                if ctx.owner.owns(tags):
-                    owned.append(OwnedResource(self.kind, tags.get("provisioner:resource", ""), api["id"],
-                                               f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/"
-                                               f"{api['id']}"))
-        return owned
+        return [OwnedResource.from_tags(self.kind, api["tags"], api["id"],
+                                        f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api['id']}")
+                for api in self._all_apis(client, ctx) if ctx.owner.owns(api.get("tags", {}))]
 

@@ -1,10 +1,11 @@
 """The Reconciler interface: the only place that knows a service's API."""
 from __future__ import annotations
 
+import concurrent.futures
 import re
 from dataclasses import dataclass, field
 
-from provisioner.spec.refs import Ref
+from provisioner.spec.refs import Ref, Template
 
 NOT_RETURNED = type("NotReturned", (), {"__repr__": lambda self: "(not returned by endpoint)"})()
 """Value of a field the endpoint accepted but does not report back: never compared, always warned."""
@@ -83,6 +84,12 @@ class OwnedResource:
     address: str          # value of the provisioner:resource tag
     physical_id: str      # name, url or key id: what delete() needs
     arn: str
+    protected: bool = False   # carries the deletion-protection tag: neither pruned nor destroyed
+
+    @classmethod
+    def from_tags(cls, kind: str, tags: dict, physical_id: str, arn: str) -> OwnedResource:
+        return cls(kind, tags.get("provisioner:resource", ""), physical_id, arn,
+                   tags.get("provisioner:deletion-protection") == "true")
 
 
 class Reconciler:
@@ -97,6 +104,7 @@ class Reconciler:
     tagging_type: str | None = None      # Resource Groups Tagging API type, when it covers the kind
     rank: int = 50                       # creation order of kinds; deletes run in reverse
     data_bearing: bool = False           # pruning needs --allow-data-loss when it holds data
+    taggable: bool = True                # carries tags (ownership markers otherwise): deletion_protection needs it
 
     # --- spec time (no AWS calls) ---
     def physical_name(self, node) -> str:
@@ -110,8 +118,9 @@ class Reconciler:
         return []
 
     def dependencies(self, node, spec, referenced: set) -> set:
-        """Addresses that must exist before this node is created; by default everything it references."""
-        return referenced
+        """Addresses that must exist before this node is created; by default everything it references,
+        and the senders whose ARN its policy names but which is known only once they exist."""
+        return referenced | senders_known_after_creation(node, spec)
 
     def validate(self, node, spec) -> list:
         """Semantic checks beyond the schema: list of (path relative to node, message, severity)."""
@@ -181,7 +190,22 @@ class Reconciler:
         return ":" not in parts[5]   # not a sub-resource such as an SNS subscription
 
     def owned_from_arn(self, arn: str, tags: dict) -> OwnedResource:
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
+        return OwnedResource.from_tags(self.kind, tags, arn.rsplit(":", 1)[-1], arn)
+
+    def owned_among(self, ctx, named: list, tags_of) -> list[OwnedResource]:
+        """For kinds found by the service's own list call: of the (name, arn) pairs, those named with the
+        project prefix or by the spec whose tags, tags_of(name, arn) read in parallel, are ours.
+        Names the current plan reads anyway (with their tags) are skipped: read once per run."""
+        nodes = [n for n in ctx.spec.nodes.values() if n.kind == self.kind] if ctx.spec else []
+        wanted = {n.physical_name for n in nodes}
+        read_anyway = {n.physical_name for n in nodes if n.address in ctx.read_in_plan}
+        prefix = f"{ctx.owner.project}-"
+        candidates = [(name, arn) for name, arn in named
+                      if (name.startswith(prefix) or name in wanted) and name not in read_anyway]
+        with concurrent.futures.ThreadPoolExecutor(ctx.options.parallelism) as pool:
+            found = list(pool.map(lambda pair: tags_of(*pair), candidates))
+        return [OwnedResource.from_tags(self.kind, tags, name, arn)
+                for (name, arn), tags in zip(candidates, found, strict=True) if ctx.owner.owns(tags)]
 
     def ref(self, address_name: str, attr: str = "arn") -> Ref:
         return Ref(f"{self.kind}.{address_name}", attr)
@@ -217,6 +241,22 @@ def offline_context(spec):
     from provisioner.aws import OfflineAws
     aws = OfflineAws(spec.region)
     return SimpleNamespace(aws=aws, region=spec.region, account_id=aws.account_id, spec=spec)
+
+
+def predictable(value, spec) -> bool:
+    """Whether every reference in value is known before its resource exists (an ARN built from a name)."""
+    refs = [value] if isinstance(value, Ref) else value.refs() if isinstance(value, Template) else []
+    context = offline_context(spec)
+    return all(ref.attr in spec.registry[ref.kind].predicted_outputs(spec.nodes[ref.address], context)
+               for ref in refs if ref.address in spec.nodes)
+
+
+def senders_known_after_creation(node, spec) -> set:
+    """Addresses of the resources delivering to node whose ARN (which node's policy or permissions name)
+    exists only once they do: a distribution reading a bucket, an API invoking a function."""
+    return {delivery.source for sender in spec.nodes.values()
+            for delivery in spec.registry[sender.kind].deliveries(sender, spec)
+            if delivery.target == node.address and not predictable(delivery.source_arn, spec)}
 
 
 def dropped_by_emulator(found, wanted, ctx, warnings: list, field: str, call: str):

@@ -228,10 +228,11 @@ class Alarms(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("cloudwatch")
         name = node.physical_name
-        alarm = next(iter(client.describe_alarms(AlarmNames=[name])["MetricAlarms"]), None)
+        alarm = ctx.memo("alarms", lambda: self._describe_spec_alarms(client, ctx)).get(name)
         if alarm is None:
             return None
-        tags = tags_from_list(client.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags"))
+        tags = ctx.tags_of(alarm["AlarmArn"], lambda: tags_from_list(
+            client.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags")))
         queries = alarm.get("Metrics") or []
         props = {
             "description": alarm.get("AlarmDescription", ""),
@@ -247,6 +248,15 @@ class Alarms(Reconciler):
             "tags": tags,
         }
         return Observed(props, {"arn": alarm["AlarmArn"], "name": name}, tags)
+
+    def _describe_spec_alarms(self, client, ctx) -> dict:
+        """name -> alarm, for every alarm of the spec: DescribeAlarms takes up to 100 names per call."""
+        names = sorted(n.physical_name for n in ctx.spec.nodes.values() if n.kind == self.kind)
+        found = {}
+        for start in range(0, len(names), 100):
+            for page in client.get_paginator("describe_alarms").paginate(AlarmNames=names[start:start + 100]):
+                found.update((alarm["AlarmName"], alarm) for alarm in page["MetricAlarms"])
+        return found
 
     def _read_metric(self, alarm) -> dict:
         return metric(alarm.get("Namespace"), alarm["MetricName"], _dimension_dict(alarm.get("Dimensions")),
@@ -324,7 +334,7 @@ class Alarms(Reconciler):
         return len(parts) == 7 and parts[2] == "cloudwatch" and parts[5] == "alarm"
 
     def owned_from_arn(self, arn, tags):
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.split(":", 6)[6], arn)
+        return OwnedResource.from_tags(self.kind, tags, arn.split(":", 6)[6], arn)
 
     def delete(self, resource, ctx):
         unless_missing(ctx.client("cloudwatch").delete_alarms, *NOT_FOUND, AlarmNames=[resource.physical_id])
@@ -406,6 +416,7 @@ def _parse_body(text: str):
 
 
 class Dashboards(Reconciler):
+    taggable = False   # ownership lives in a marker, not in tags
     kind = "dashboards"
     service = "cloudwatch"
     attributes = frozenset({"arn", "name"})
@@ -467,10 +478,12 @@ class Dashboards(Reconciler):
     # --- delete / discover ---
     def discover(self, ctx):
         client = ctx.client("cloudwatch")
-        names = {node.physical_name for node in (ctx.spec.nodes.values() if ctx.spec else []) if node.kind == self.kind}
+        nodes = [node for node in (ctx.spec.nodes.values() if ctx.spec else []) if node.kind == self.kind]
+        names = {node.physical_name for node in nodes}
         prefix = f"{ctx.owner.project}-{ctx.owner.environment}-"
         for page in client.get_paginator("list_dashboards").paginate(DashboardNamePrefix=prefix):
             names.update(entry["DashboardName"] for entry in page.get("DashboardEntries", []))
+        names -= {node.physical_name for node in nodes if node.address in ctx.read_in_plan}   # read by the plan
         owned = []
         for name in sorted(names):
             found = unless_missing(client.get_dashboard, *NOT_FOUND, DashboardName=name)

@@ -170,12 +170,24 @@ class DynamoDbTables(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("dynamodb")
         name = node.physical_name
+        def insights_status():
+            try:
+                status = client.describe_contributor_insights(TableName=name).get("ContributorInsightsStatus")
+                return status in ("ENABLED", "ENABLING")
+            except NOT_EMULATED:
+                return NOT_RETURNED
+
         found = unless_missing(client.describe_table, *NOT_FOUND, TableName=name)
         if found is None:
             return None
+        facets = ctx.concurrently({
+            "ttl": lambda: client.describe_time_to_live(TableName=name),
+            "backups": lambda: client.describe_continuous_backups(TableName=name),
+            "insights": insights_status,
+        })
         table = found["Table"]
         arn = table["TableArn"]
-        tags = self._tags(client, arn)
+        tags = ctx.tags_of(arn, lambda: self._tags(client, arn))
         warnings = []
         billing = "on_demand" if table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST" \
             else "provisioned"
@@ -206,14 +218,11 @@ class DynamoDbTables(Reconciler):
                 "sort_key": index_keys(index)[1], "projection": _read_projection(index.get("Projection", {}))}
         stream = table.get("StreamSpecification", {})
         sse = table.get("SSEDescription", {})
-        ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-        backups = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        ttl = facets["ttl"]["TimeToLiveDescription"]
+        backups = facets["backups"]["ContinuousBackupsDescription"]
         pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
-        try:
-            insights = client.describe_contributor_insights(TableName=name).get("ContributorInsightsStatus")
-            insights = insights in ("ENABLED", "ENABLING")
-        except NOT_EMULATED:
-            insights = NOT_RETURNED
+        insights = facets["insights"]
+        if insights is NOT_RETURNED:
             if node.props["contributor_insights"]:
                 warnings.append("contributor_insights: not emulated by this endpoint "
                                 "(DescribeContributorInsights); not applied and not compared")
@@ -486,7 +495,7 @@ class DynamoDbTables(Reconciler):
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.split("/", 1)[1], arn)
+        return OwnedResource.from_tags(self.kind, tags, arn.split("/", 1)[1], arn)
 
     def delete(self, resource, ctx):
         client = ctx.client("dynamodb")

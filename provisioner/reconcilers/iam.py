@@ -3,17 +3,16 @@ permissions boundary, session duration, tags. Discovered through IAM's own list 
 Resource Groups Tagging API does not cover IAM)."""
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import urllib.parse
 
 from provisioner.aws import is_not_found, unless_missing
 from provisioner.grants import ACCESS_LEVELS, PREDICTABLE_ARNS, compile_grants, encryption_key, grant_target
+from provisioner.lint import lint_statements
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
     NameRule,
     Observed,
-    OwnedResource,
     Reconciler,
     retag,
     tags_from_list,
@@ -69,8 +68,10 @@ class IamRoles(Reconciler):
             if grant["access"] == "stream" and target is not None and target.props.get("stream") == "disabled":
                 out.append((("grants", index, "access"), f"table {target.name} has no stream (set stream:)", "error"))
         if not any(s == "error" for _, _, s in out) and props["grants"]:
-            document = {"Version": "2012-10-17", "Statement": compile_grants(props["grants"], spec)}
-            out.extend(self.lint(document, ("grants",), spec, resource_policy=False))
+            # the compiled actions and resources are fixed per access level (tests run parliament over them)
+            document = {"Statement": compile_grants(props["grants"], spec)}
+            out.extend((("grants",) + path, message, severity)
+                       for path, message, severity in lint_statements(document))
         return out
 
     def dependencies(self, node, spec, referenced):
@@ -130,20 +131,26 @@ class IamRoles(Reconciler):
     # --- read ---
     def read(self, node, ctx):
         client = ctx.client("iam")
-        found = unless_missing(client.get_role, *NOT_FOUND, RoleName=node.physical_name)
-        if found is None:
-            return None
-        role = found["Role"]
         name = node.physical_name
+
+        def listed(operation, key):
+            return [item for page in client.get_paginator(operation).paginate(RoleName=name) for item in page[key]]
+
+        existing = unless_missing(client.get_role, *NOT_FOUND, RoleName=name)
+        if existing is None:
+            return None
+        role = existing["Role"]
+        found = ctx.concurrently({
+            "inline": lambda: listed("list_role_policies", "PolicyNames"),
+            "managed": lambda: listed("list_attached_role_policies", "AttachedPolicies"),
+        })
         tags = tags_from_list(role.get("Tags"))
-        inline = {}
-        for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
-            for policy_name in page["PolicyNames"]:
-                document = client.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
-                inline[policy_name] = canonical_policy(_document(document))
-        managed = []
-        for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
-            managed.extend(p["PolicyArn"] for p in page["AttachedPolicies"])
+        documents = ctx.concurrently({
+            policy_name: lambda policy_name=policy_name: client.get_role_policy(
+                RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+            for policy_name in found["inline"]})
+        inline = {policy_name: canonical_policy(_document(document)) for policy_name, document in documents.items()}
+        managed = [p["PolicyArn"] for p in found["managed"]]
         props = {
             "path": role["Path"],
             "description": role.get("Description", ""),
@@ -228,15 +235,8 @@ class IamRoles(Reconciler):
     def discover(self, ctx):
         """Roles whose name carries the project prefix (or that the spec names), checked by their tags."""
         client = ctx.client("iam")
-        wanted = {n.physical_name for n in ctx.spec.nodes.values() if n.kind == self.kind} if ctx.spec else set()
-        prefix = f"{ctx.owner.project}-"
-        candidates = [role for page in client.get_paginator("list_roles").paginate() for role in page["Roles"]
-                      if role["RoleName"].startswith(prefix) or role["RoleName"] in wanted]
-
-        def tags_of(role):   # ListRoles carries no tags: one ListRoleTags per candidate, read in parallel
-            return role, tags_from_list(client.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
-
-        with concurrent.futures.ThreadPoolExecutor(ctx.options.parallelism) as pool:
-            found = list(pool.map(tags_of, candidates))
-        return [OwnedResource(self.kind, tags.get("provisioner:resource", ""), role["RoleName"], role["Arn"])
-                for role, tags in found if ctx.owner.owns(tags)]
+        roles = [(role["RoleName"], role["Arn"]) for page in client.get_paginator("list_roles").paginate()
+                 for role in page["Roles"]]
+        # ListRoles carries no tags: one ListRoleTags per candidate
+        return self.owned_among(ctx, roles, lambda name, _: tags_from_list(
+            client.list_role_tags(RoleName=name).get("Tags")))

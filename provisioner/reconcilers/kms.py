@@ -94,9 +94,13 @@ class KmsKeys(Reconciler):
             if meta is None:
                 return None
         key_id = meta["KeyId"]
-        tags = tags_from_list(client.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
-        rotation = client.get_key_rotation_status(KeyId=key_id)
-        policy = client.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+        tags = ctx.tags_of(meta["Arn"], lambda: tags_from_list(
+            client.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue"))
+        facets = ctx.concurrently({
+            "rotation": lambda: client.get_key_rotation_status(KeyId=key_id),
+            "policy": lambda: client.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"],
+        })
+        rotation, policy = facets["rotation"], facets["policy"]
         enabled = rotation.get("KeyRotationEnabled", False)
         warnings = []
         if enabled and "RotationPeriodInDays" not in rotation:
@@ -120,11 +124,9 @@ class KmsKeys(Reconciler):
 
     def _half_created(self, node, ctx):
         """A key tagged as this resource but without its alias (an apply stopped after CreateKey)."""
-        for owned in getattr(ctx, "discovered", []):
-            if owned.kind == self.kind and owned.address == node.address:
-                meta = ctx.client("kms").describe_key(KeyId=owned.physical_id)["KeyMetadata"]
-                if meta["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
-                    return meta
+        for owned in self.discover(ctx):
+            if owned.address == node.address:
+                return ctx.client("kms").describe_key(KeyId=owned.physical_id)["KeyMetadata"]
         return None
 
     # --- write ---
@@ -192,5 +194,5 @@ class KmsKeys(Reconciler):
             key_id = arn.rsplit("/", 1)[-1]
             found = unless_missing(client.describe_key, "NotFoundException", KeyId=key_id)
             if found and found["KeyMetadata"]["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
-                owned.append(OwnedResource(self.kind, tags.get("provisioner:resource", ""), key_id, arn))
+                owned.append(OwnedResource.from_tags(self.kind, tags, key_id, arn))
         return owned

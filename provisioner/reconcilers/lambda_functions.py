@@ -21,10 +21,10 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     dropped_by_emulator,
-    offline_context,
     retag,
+    senders_known_after_creation,
 )
-from provisioner.spec.refs import Ref, Template, find_refs
+from provisioner.spec.refs import Ref, find_refs
 
 NOT_FOUND = ("ResourceNotFoundException",)
 # A role created seconds ago is not yet assumable by Lambda; AWS says so in this error.
@@ -52,14 +52,6 @@ def code_folder(spec, code: str) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
-
-
-def _predictable(value, spec) -> bool:
-    """Whether every reference in value is known before its resource exists (an ARN built from a name)."""
-    refs = [value] if isinstance(value, Ref) else value.refs() if isinstance(value, Template) else []
-    context = offline_context(spec)
-    return all(ref.attr in spec.registry[ref.kind].predicted_outputs(spec.nodes[ref.address], context)
-               for ref in refs if ref.address in spec.nodes)
 
 
 def _destination(target: dict | None):
@@ -124,12 +116,7 @@ class LambdaFunctions(Reconciler):
         whose ARN is only known once it exists (an API's execution ARN) must exist before the
         permission that names it."""
         elsewhere = {ref.address for _, ref in find_refs({k: v for k, v in node.props.items() if k != "grants"})}
-        needed = {address for address in referenced if address in elsewhere}
-        for sender in spec.nodes.values():
-            for delivery in spec.registry[sender.kind].deliveries(sender, spec):
-                if delivery.target == node.address and not _predictable(delivery.source_arn, spec):
-                    needed.add(delivery.source)
-        return needed
+        return {address for address in referenced if address in elsewhere} | senders_known_after_creation(node, spec)
 
     def validate(self, node, spec):
         props, out = node.props, []
@@ -279,6 +266,11 @@ class LambdaFunctions(Reconciler):
         found = unless_missing(client.get_function, *NOT_FOUND, FunctionName=name)
         if found is None:
             return None
+        facets = ctx.concurrently({
+            "triggers": lambda: self._read_triggers(client, name),
+            "async": lambda: self._read_async(client, name),
+            "permissions": lambda: self._read_permissions(client, name),
+        })
         config = found["Configuration"]
         tags = found.get("Tags", {})
         warnings = []
@@ -286,14 +278,14 @@ class LambdaFunctions(Reconciler):
         dead_letter = dropped_by_emulator(config.get("DeadLetterConfig", {}).get("TargetArn"),
                                           node.props.get("dead_letter_queue"), ctx, warnings, "dead_letter_queue",
                                           "GetFunction has no DeadLetterConfig")
-        triggers, mapping_ids = self._read_triggers(client, name)
+        triggers, mapping_ids = facets["triggers"]
         props.update({
             "dead_letter_queue": dead_letter,
             "reserved_concurrency": found.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
-            "async": self._read_async(client, name),
+            "async": facets["async"],
             "triggers": triggers,
             "_mapping_ids": mapping_ids,
-            "permissions": self._read_permissions(client, name),
+            "permissions": facets["permissions"],
             "tags": tags})
         outputs = {"arn": config["FunctionArn"], "name": name, "version": config.get("Version", "$LATEST"),
                    "invoke_arn": self._invoke_arn(config["FunctionArn"], ctx)}
@@ -557,7 +549,7 @@ class LambdaFunctions(Reconciler):
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
+        return OwnedResource.from_tags(self.kind, tags, arn.rsplit(":", 1)[-1], arn)
 
     def delete(self, resource, ctx):
         client = ctx.client("lambda")

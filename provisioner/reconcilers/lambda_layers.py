@@ -28,6 +28,7 @@ def _ownership(description: str) -> tuple[str, dict]:
 
 
 class LambdaLayers(Reconciler):
+    taggable = False   # ownership lives in a marker, not in tags
     kind = "lambda_layers"
     service = "lambda"
     attributes = frozenset({"arn", "layer_arn", "name", "version"})

@@ -57,8 +57,8 @@ class LogGroups(Reconciler):
         if group is None:
             return None
         arn = self.arn(name, ctx)
-        tags = {k: v for k, v in client.list_tags_for_resource(resourceArn=arn).get("tags", {}).items()
-                if not k.startswith("aws:")}
+        tags = ctx.tags_of(arn, lambda: {k: v for k, v in client.list_tags_for_resource(resourceArn=arn)
+                                         .get("tags", {}).items() if not k.startswith("aws:")})
         props = {
             "retention_days": group.get("retentionInDays"),
             "kms_key": group.get("kmsKeyId") or None,
@@ -101,7 +101,7 @@ class LogGroups(Reconciler):
 
     def owned_from_arn(self, arn, tags):
         name = arn.split(":log-group:", 1)[1].removesuffix(":*")
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), name, arn.removesuffix(":*"))
+        return OwnedResource.from_tags(self.kind, tags, name, arn.removesuffix(":*"))
 
     def delete(self, resource, ctx):
         unless_missing(ctx.client("logs").delete_log_group, *NOT_FOUND, logGroupName=resource.physical_id)

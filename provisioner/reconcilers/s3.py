@@ -16,6 +16,8 @@ from provisioner.reconcilers.base import (
     Observed,
     OwnedResource,
     Reconciler,
+    logical_sid,
+    service_sid,
     tags_from_list,
     tags_to_list,
 )
@@ -141,6 +143,12 @@ class S3Buckets(Reconciler):
                 "Principal": {"Service": delivery["service"]}, "Action": "s3:PutObject",
                 "Resource": Template((bucket, f"/{prefix}*")),
                 "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}})
+        for delivery in ctx.deliveries_to(node.address):
+            if delivery.service == "cloudfront.amazonaws.com":   # a distribution reading through its OAC
+                statements.append({
+                    "Sid": f"Allow{service_sid(delivery.service)}{logical_sid(delivery.source)}", "Effect": "Allow",
+                    "Principal": {"Service": delivery.service}, "Action": "s3:GetObject", "Resource": objects,
+                    "Condition": delivery.condition(ctx.account_id)})
         statements.extend((strip_lint_keys(props.get("policy")) or {}).get("Statement", []))
         return {"Version": "2012-10-17", "Statement": statements} if statements else None
 
@@ -165,29 +173,33 @@ class S3Buckets(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("s3")
         name = node.physical_name
-        try:
-            tag_set = client.get_bucket_tagging(Bucket=name).get("TagSet", [])
-        except Exception as exc:
-            if is_not_found(exc, *NO_BUCKET):
-                return None
-            if not is_not_found(exc, "NoSuchTagSet"):
-                raise
-            tag_set = []
-        tags = tags_from_list(tag_set)
+
+        def fetch_tags():   # also tells whether the bucket exists
+            try:
+                return tags_from_list(client.get_bucket_tagging(Bucket=name).get("TagSet", []))
+            except Exception as exc:
+                if is_not_found(exc, *NO_BUCKET):
+                    return None
+                if not is_not_found(exc, "NoSuchTagSet"):
+                    raise
+                return {}
+
+        tags = ctx.tags_of(f"arn:{ctx.aws.partition}:s3:::{name}", fetch_tags)
+        if tags is None:
+            return None
         found_tags = tags
         if not tags and ctx.intents and f"s3:{name}" in ctx.intents.pending("s3:"):
             found_tags = ctx.tags_for(node)   # created by a run of ours that was killed before tagging it
-        versioning = client.get_bucket_versioning(Bucket=name).get("Status", "Suspended")
-        props = {
-            "versioning": versioning,
-            "encryption": self._read_encryption(client, name),
-            "public_access_block": self._read_public_access_block(client, name),
-            "lifecycle": self._read_lifecycle(client, name, ctx),
-            "policy": self._read_policy(client, name),
-            "cors": self._read_cors(client, name),
-            "notifications": self._read_notifications(client, name),
-            "tags": tags,
-        }
+        props = ctx.concurrently({
+            "versioning": lambda: client.get_bucket_versioning(Bucket=name).get("Status", "Suspended"),
+            "encryption": lambda: self._read_encryption(client, name),
+            "public_access_block": lambda: self._read_public_access_block(client, name),
+            "lifecycle": lambda: self._read_lifecycle(client, name, ctx),
+            "policy": lambda: self._read_policy(client, name),
+            "cors": lambda: self._read_cors(client, name),
+            "notifications": lambda: self._read_notifications(client, name),
+        })
+        props["tags"] = tags
         return Observed(props, self.predicted_outputs(node, ctx), found_tags)
 
     def _read_encryption(self, client, name):
@@ -389,7 +401,7 @@ class S3Buckets(Reconciler):
         return owned
 
     def owned_from_arn(self, arn, tags):
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
+        return OwnedResource.from_tags(self.kind, tags, arn.rsplit(":", 1)[-1], arn)
 
     def delete(self, resource, ctx):
         client = ctx.client("s3")

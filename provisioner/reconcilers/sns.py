@@ -133,7 +133,7 @@ class SnsTopics(Reconciler):
         if found is None:
             return None
         attrs = found["Attributes"]
-        tags = tags_from_list(client.list_tags_for_resource(ResourceArn=arn).get("Tags"))
+        tags = ctx.tags_of(arn, lambda: tags_from_list(client.list_tags_for_resource(ResourceArn=arn).get("Tags")))
         fifo = attrs.get("FifoTopic") == "true"
         subscriptions = self._subscriptions(client, arn)
         props = {
@@ -249,7 +249,7 @@ class SnsTopics(Reconciler):
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn, arn)
+        return OwnedResource.from_tags(self.kind, tags, arn, arn)
 
     def delete(self, resource, ctx):
         client = ctx.client("sns")

@@ -105,11 +105,12 @@ class SqsQueues(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("sqs")
         url = self._url(node.physical_name, ctx)
-        if url is None:
+        found = unless_missing(client.get_queue_attributes, *NOT_FOUND, QueueUrl=url, AttributeNames=["All"])
+        if found is None:
             return None
-        attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        tags = {k: v for k, v in client.list_queue_tags(QueueUrl=url).get("Tags", {}).items()
-                if not k.startswith("aws:")}
+        attrs = found["Attributes"]
+        tags = ctx.tags_of(attrs["QueueArn"], lambda: {
+            k: v for k, v in client.list_queue_tags(QueueUrl=url).get("Tags", {}).items() if not k.startswith("aws:")})
         fifo = attrs.get("FifoQueue") == "true"
         kms = attrs.get("KmsMasterKeyId") or None
         redrive = json.loads(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
@@ -188,23 +189,19 @@ class SqsQueues(Reconciler):
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
-        return OwnedResource(self.kind, tags.get("provisioner:resource", ""), arn.rsplit(":", 1)[-1], arn)
+        return OwnedResource.from_tags(self.kind, tags, arn.rsplit(":", 1)[-1], arn)
 
     def _url(self, name, ctx):
-        return unless_missing(ctx.client("sqs").get_queue_url, *NOT_FOUND, default={},
-                              QueueName=name).get("QueueUrl")
+        """A queue's URL follows from endpoint, account and name (what GetQueueUrl would answer)."""
+        return f"{ctx.client('sqs').meta.endpoint_url.rstrip('/')}/{ctx.account_id}/{name}"
 
     def delete(self, resource, ctx):
-        url = self._url(resource.physical_id, ctx)
-        if url is None:
-            return
-        unless_missing(ctx.client("sqs").delete_queue, *NOT_FOUND, QueueUrl=url)
+        unless_missing(ctx.client("sqs").delete_queue, *NOT_FOUND, QueueUrl=self._url(resource.physical_id, ctx))
 
     def has_data(self, resource, ctx):
-        url = self._url(resource.physical_id, ctx)
-        if url is None:
-            return False
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                  "ApproximateNumberOfMessagesDelayed"]
-        attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        found = unless_missing(ctx.client("sqs").get_queue_attributes, *NOT_FOUND, default={},
+                               QueueUrl=self._url(resource.physical_id, ctx), AttributeNames=names)
+        attrs = found.get("Attributes", {})
         return any(int(attrs.get(n, 0)) for n in names)

@@ -293,7 +293,8 @@ class StateMachines(Reconciler):
         found = unless_missing(client.describe_state_machine, *NOT_FOUND, stateMachineArn=arn)
         if found is None or found.get("status") == "DELETING":
             return None
-        tags = tags_from_list(client.list_tags_for_resource(resourceArn=arn).get("tags"), "key", "value")
+        tags = ctx.tags_of(arn, lambda: tags_from_list(
+            client.list_tags_for_resource(resourceArn=arn).get("tags"), "key", "value"))
         logging = found.get("loggingConfiguration") or {}
         level = logging.get("level", "OFF")
         destinations = [d.get("cloudWatchLogsLogGroup", {}).get("logGroupArn")

@@ -83,7 +83,7 @@ def stubbed_node(spec_path: Path, address: str, service: str) -> Iterator[tuple]
     desired being its normalised, resolved desired state."""
     registry = default_registry()
     spec = load_spec(str(spec_path), registry)
-    ctx = Factory(Settings(region="us-east-1")).context("shop", "dev", spec)
+    ctx = Factory(Settings(region="us-east-1")).context("shop", "dev", spec, parallelism=1)  # calls in order
     sts = Stubber(ctx.client("sts"))
     sts.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root",
                                              "UserId": "x"})

@@ -74,7 +74,7 @@ def test_untagged_queue_with_our_name_is_a_conflict_and_never_touched(aws, write
     url = sqs.create_queue(QueueName="shop-dev-orders", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     eng = engine(write_spec(QUEUE_ONLY))
 
-    with pytest.raises(OwnershipConflict, match="shop-dev-orders.*no provisioner ownership tags"):
+    with pytest.raises(OwnershipConflict, match="shop-dev-orders.*exists but has no provisioner ownership tags"):
         eng.plan()
     with pytest.raises(OwnershipConflict):
         eng.apply()

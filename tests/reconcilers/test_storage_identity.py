@@ -6,7 +6,8 @@ import json
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.grants import DYNAMODB_READ, DYNAMODB_WRITE, S3_OBJECT_READ
+from provisioner.grants import DYNAMODB_READ, DYNAMODB_WRITE, S3_OBJECT_READ, compile_grants
+from provisioner.lint import parliament_findings
 from provisioner.reconcilers import default_registry
 from provisioner.spec.model import load_spec
 
@@ -229,8 +230,11 @@ def test_generated_grant_policies_are_clean_under_every_access_level(write_spec)
               - {kms_key: k, access: encrypt_decrypt}
               - {log_group: g, access: write}
     """)
-    spec = load_spec(str(path), default_registry())   # lints the compiled policy with parliament
+    spec = load_spec(str(path), default_registry())
     assert not spec.warnings
+    grants = spec.nodes["iam_roles.r"].props["grants"]
+    document = {"Statement": compile_grants(grants, spec)}
+    assert parliament_findings(document, spec, spec.registry) == []
 
 
 def test_every_compared_field_can_be_named_in_ignore_changes(write_spec, engine, aws):

@@ -1,0 +1,345 @@
+"""VPCs with private subnets only, one route table per subnet, and gateway endpoints (DynamoDB, S3).
+
+One VPC is one node: its subnets, their route tables and associations, and its endpoints are parts of
+it, created with the VPC's ownership tags and found through them inside the VPC. An endpoint's policy
+is compiled from grants (Principal "*"): exactly the spec's tables or buckets, never Resource "*".
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+
+from provisioner.aws import eventually, unless_missing
+from provisioner.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
+from provisioner.errors import ProvisionerError
+from provisioner.grants import compile_grants
+from provisioner.policy import canonical_policy, policy_json
+from provisioner.reconcilers.base import (
+    Observed,
+    OwnedResource,
+    Reconciler,
+    changed_fields,
+    retag,
+    tags_from_list,
+    tags_to_list,
+)
+
+SUBNET_TAG = "provisioner:subnet"   # the spec key of a subnet and of its route table
+DNS = {"dns_support": ("enableDnsSupport", "EnableDnsSupport"),   # (DescribeVpcAttribute, ModifyVpcAttribute)
+       "dns_hostnames": ("enableDnsHostnames", "EnableDnsHostnames")}
+NEW_VPC_DNS = {"dns_support": True, "dns_hostnames": False}   # what AWS gives a VPC it creates
+ENDPOINT_TARGETS = {"dynamodb": ("tables", "dynamodb_table"), "s3": ("buckets", "s3_bucket")}
+# EC2 is eventually consistent: an id just returned may not be found by the next call for a moment
+NEW_ID_NOT_FOUND = ("InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound")
+ENDPOINT_GONE = ("InvalidVpcEndpoint.NotFound", "InvalidVpcEndpointId.NotFound")
+WAIT = {"Delay": 2, "MaxAttempts": 90}
+PREFIXES = (16, 28)   # the block sizes AWS allows for a VPC and a subnet
+
+
+def _network(text: str, path: tuple, out: list):
+    """The IPv4 network of a CIDR block, or None with an error added to out."""
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError as exc:
+        hint = ""
+        if "host bits set" in str(exc):
+            hint = f"; did you mean {ipaddress.IPv4Network(text, strict=False)}?"
+        out.append((path, f"'{text}' is not a valid IPv4 CIDR block: {exc}{hint}", "error"))
+        return None
+    if not PREFIXES[0] <= network.prefixlen <= PREFIXES[1]:
+        out.append((path, f"'{text}' is a /{network.prefixlen}; AWS allows /{PREFIXES[0]} to /{PREFIXES[1]}",
+                    "error"))
+        return None
+    return network
+
+
+class Vpcs(Reconciler):
+    kind = "vpcs"
+    service = "ec2"
+    attributes = frozenset({"id", "arn", "name", "cidr", "subnet_ids", "route_table_ids", "endpoint_ids"})
+    immutable = frozenset({"cidr"})
+    tagging_type = "ec2:vpc"
+    rank = 21   # before the functions that may run in its subnets, so deleted after them
+
+    # --- spec time ---
+    def validate(self, node, spec):
+        props, out = node.props, []
+        vpc = _network(props["cidr"], ("cidr",), out)
+        if props["dns_hostnames"] and not props["dns_support"]:
+            out.append((("dns_hostnames",), "DNS hostnames need dns_support: true", "error"))
+        seen: list = []
+        for key, subnet in props["private_subnets"].items():
+            path = ("private_subnets", key)
+            network = _network(subnet["cidr"], path + ("cidr",), out)
+            if network is not None and vpc is not None and not network.subnet_of(vpc):
+                out.append((path + ("cidr",), f"{network} is not inside the VPC's cidr {vpc}", "error"))
+            elif network is not None:
+                out.extend((path + ("cidr",), f"{network} overlaps private_subnets.{other} ({taken})", "error")
+                           for other, taken in seen if network.overlaps(taken))
+                seen.append((key, network))
+            zone = subnet["availability_zone"]
+            if not (zone.startswith(spec.region) and len(zone) > len(spec.region)):
+                out.append((path + ("availability_zone",),
+                            f"'{zone}' is not an availability zone of the spec's region {spec.region}", "error"))
+        for service, endpoint in props["gateway_endpoints"].items():
+            out.extend((("gateway_endpoints", service), f"statement {statement['Sid']} applies to Resource '*': an "
+                        "endpoint policy must name exactly the spec's resources", "error")
+                       for statement in self.endpoint_policy(service, endpoint, spec)["Statement"]
+                       if "*" in statement["Resource"])
+        return out
+
+    def endpoint_policy(self, service: str, endpoint: dict, spec) -> dict:
+        """The grants compiler's statements on exactly these tables or buckets, for anyone inside the VPC."""
+        field, target = ENDPOINT_TARGETS[service]
+        grants = [{target: ref, "access": endpoint["access"]} for ref in endpoint[field]]
+        # a target's KMS key is not reached through this endpoint: only the service's own actions belong here
+        statements = [{**statement, "Principal": "*"} for statement in compile_grants(grants, spec)
+                      if all(action.startswith(service + ":") for action in statement["Action"])]
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    def predicted_outputs(self, node, ctx):
+        return {"name": node.physical_name, "cidr": node.props["cidr"]}
+
+    # --- desired ---
+    def desired(self, node, ctx):
+        props = node.props
+        return {
+            "cidr": props["cidr"],
+            "dns_support": props["dns_support"],
+            "dns_hostnames": props["dns_hostnames"],
+            "private_subnets": {key: {"cidr": subnet["cidr"], "availability_zone": subnet["availability_zone"],
+                                      "route_table": "associated"}
+                                for key, subnet in props["private_subnets"].items()},
+            "gateway_endpoints": {service: {"policy": None, "route_tables": sorted(props["private_subnets"])}
+                                  for service in props["gateway_endpoints"]},
+            "tags": {**ctx.tags_for(node), "Name": node.physical_name},
+            "_policies": {service: self.endpoint_policy(service, endpoint, ctx.spec)
+                          for service, endpoint in props["gateway_endpoints"].items()},
+        }
+
+    def normalize(self, desired):
+        endpoints = {service: {**endpoint, "policy": canonical_policy(desired["_policies"][service])}
+                     for service, endpoint in desired["gateway_endpoints"].items()}
+        return {**desired, "gateway_endpoints": endpoints}
+
+    # --- read ---
+    def read(self, node, ctx):
+        ec2 = ctx.client("ec2")
+        filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in (
+            (OWNER_PROJECT, ctx.owner.project), (OWNER_ENVIRONMENT, ctx.owner.environment),
+            (OWNER_RESOURCE, node.address))]
+        vpcs = ec2.describe_vpcs(Filters=filters)["Vpcs"]
+        if not vpcs:
+            return None   # an untagged VPC with our Name is not ours: it is neither found nor touched
+        vpc = min(vpcs, key=lambda v: v["VpcId"])   # any other copy is pruned as a leftover
+        vpc_id = vpc["VpcId"]
+        state = {"cidr": vpc["CidrBlock"],
+                 **{field: ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)[key]["Value"]
+                    for field, (attribute, key) in DNS.items()},
+                 **self._parts(ec2, vpc_id, node.address, ctx)}
+        tags = tags_from_list(vpc.get("Tags"))
+        props = {"cidr": state["cidr"], "dns_support": state["dns_support"], "dns_hostnames": state["dns_hostnames"],
+                 **self._part_props(state), "tags": tags}
+        return Observed(props, self._outputs(vpc_id, node, state, ctx), tags)
+
+    def _parts(self, ec2, vpc_id: str, address: str, ctx) -> dict:
+        """Subnets and route tables by spec key, endpoints by service: those of this VPC tagged as ours.
+
+        A part without its key tag is keyed by its id, so that it shows as not in the spec."""
+        def ours(items):
+            tagged = [(item, tags_from_list(item.get("Tags"))) for item in items]
+            return [item for item, tags in tagged if ctx.owner.owns(tags) and tags.get(OWNER_RESOURCE) == address]
+
+        def key(item, id_field):
+            return tags_from_list(item.get("Tags")).get(SUBNET_TAG) or item[id_field]
+
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+        subnets = ours(ec2.describe_subnets(Filters=in_vpc)["Subnets"])
+        tables = ours(ec2.describe_route_tables(Filters=in_vpc)["RouteTables"])
+        endpoints = ours(ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"])
+        return {
+            "subnets": {key(s, "SubnetId"): {"id": s["SubnetId"], "cidr": s["CidrBlock"],
+                                             "availability_zone": s["AvailabilityZone"]} for s in subnets},
+            "route_tables": {key(t, "RouteTableId"): {
+                "id": t["RouteTableId"],
+                "associations": {a["RouteTableAssociationId"]: a.get("SubnetId")
+                                 for a in t.get("Associations", []) if not a.get("Main")}} for t in tables},
+            "endpoints": {e["ServiceName"].rsplit(".", 1)[-1]: {
+                "id": e["VpcEndpointId"], "policy": canonical_policy(e.get("PolicyDocument")),
+                "route_table_ids": sorted(e.get("RouteTableIds", []))}
+                for e in endpoints if e["State"].lower() not in ("deleting", "deleted")},
+        }
+
+    def _part_props(self, state: dict) -> dict:
+        """private_subnets and gateway_endpoints as desired() has them, from what _parts found."""
+        subnets, tables = state["subnets"], state["route_tables"]
+        found = {}
+        for key in sorted(subnets.keys() | tables.keys()):
+            subnet, table = subnets.get(key, {}), tables.get(key)
+            if table is None:
+                association = "missing"
+            elif subnet and subnet["id"] in table["associations"].values():
+                association = "associated"
+            else:
+                association = "not associated"
+            found[key] = {"cidr": subnet.get("cidr"), "availability_zone": subnet.get("availability_zone"),
+                          "route_table": association}
+        key_of_table = {table["id"]: key for key, table in tables.items()}
+        endpoints = {service: {"policy": endpoint["policy"],
+                               "route_tables": sorted(key_of_table.get(i, i) for i in endpoint["route_table_ids"])}
+                     for service, endpoint in state["endpoints"].items()}
+        return {"private_subnets": found, "gateway_endpoints": endpoints}
+
+    def _outputs(self, vpc_id: str, node, state: dict, ctx) -> dict:
+        keys = [key for key in node.props["private_subnets"] if key in state["subnets"]]
+        return {"id": vpc_id, "arn": ctx.aws.arn("ec2", f"vpc/{vpc_id}"), "name": node.physical_name,
+                "cidr": state["cidr"],
+                "subnet_ids": [state["subnets"][key]["id"] for key in keys],
+                "route_table_ids": [state["route_tables"][key]["id"] for key in keys if key in state["route_tables"]],
+                "endpoint_ids": [state["endpoints"][service]["id"] for service in node.props["gateway_endpoints"]
+                                 if service in state["endpoints"]],
+                "_physical_id": vpc_id, "_state": state}
+
+    # --- write ---
+    def create(self, node, desired, ctx):
+        ec2 = ctx.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock=desired["cidr"],
+                             TagSpecifications=_tagging("vpc", desired["tags"]))["Vpc"]
+        vpc_id = vpc["VpcId"]
+        if vpc["State"] != "available":
+            ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id], WaiterConfig=WAIT)
+        state = {"cidr": desired["cidr"], **NEW_VPC_DNS, "subnets": {}, "route_tables": {}, "endpoints": {}}
+        self._converge(ec2, vpc_id, node, desired, state, set(desired), ctx)
+        return self._outputs(vpc_id, node, state, ctx)
+
+    def update(self, node, desired, actual, diffs, ctx):
+        ec2 = ctx.client("ec2")
+        vpc_id, state = actual.outputs["id"], copy.deepcopy(actual.outputs["_state"])
+        fields = changed_fields(diffs)
+        self._converge(ec2, vpc_id, node, desired, state, fields, ctx)
+        if "tags" in fields:
+            retag(desired["tags"], actual.props["tags"],
+                  lambda keys: ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": k} for k in keys]),
+                  lambda tags: ec2.create_tags(Resources=[vpc_id], Tags=tags_to_list(tags)))
+        return self._outputs(vpc_id, node, state, ctx)
+
+    def _converge(self, ec2, vpc_id, node, desired, state, fields, ctx):
+        """Bring the changed fields from state to desired; state is updated to what now exists."""
+        settled = eventually(NEW_ID_NOT_FOUND, timeout=60, on_wait=lambda m: ctx.progress(node.address, m))
+        cleared = _cleared(node.address, ctx)
+        # AWS refuses hostnames without DNS support: support is turned on first and off last
+        order = ("dns_support", "dns_hostnames") if desired["dns_support"] else ("dns_hostnames", "dns_support")
+        for field in order:
+            if field in fields and desired[field] != state[field]:
+                settled(ec2.modify_vpc_attribute)(VpcId=vpc_id, **{DNS[field][1]: {"Value": desired[field]}})
+                state[field] = desired[field]
+        if "private_subnets" in fields:
+            self._put_subnets(ec2, settled, cleared, vpc_id, node, desired, state)
+        if "gateway_endpoints" in fields:
+            self._put_endpoints(ec2, settled, vpc_id, node, desired, state, ctx)
+        if "private_subnets" in fields:   # after the endpoints have let go of them
+            for key in [k for k in state["route_tables"] if k not in desired["private_subnets"]]:
+                self._delete_route_table(ec2, state["route_tables"].pop(key), cleared)
+
+    def _put_subnets(self, ec2, settled, cleared, vpc_id, node, desired, state):
+        """Each spec subnet with its own route table, associated; a subnet whose cidr or AZ changed is replaced."""
+        wanted, subnets, tables = desired["private_subnets"], state["subnets"], state["route_tables"]
+        for key, subnet in list(subnets.items()):
+            want = wanted.get(key)
+            if want is None or (want["cidr"], want["availability_zone"]) != (subnet["cidr"],
+                                                                              subnet["availability_zone"]):
+                # AWS drops the subnet's route table association with it
+                unless_missing(cleared(ec2.delete_subnet), "InvalidSubnetID.NotFound", SubnetId=subnets.pop(key)["id"])
+        pending = []
+        for key, want in wanted.items():
+            tags = {**desired["tags"], "Name": f"{node.physical_name}-{key}", SUBNET_TAG: key}
+            if key not in subnets:
+                made = settled(ec2.create_subnet)(VpcId=vpc_id, CidrBlock=want["cidr"],
+                                                  AvailabilityZone=want["availability_zone"],
+                                                  TagSpecifications=_tagging("subnet", tags))["Subnet"]
+                subnets[key] = {"id": made["SubnetId"], "cidr": want["cidr"],
+                                "availability_zone": want["availability_zone"]}
+                if made["State"] != "available":
+                    pending.append(made["SubnetId"])
+            if key not in tables:
+                made = settled(ec2.create_route_table)(VpcId=vpc_id,
+                                                       TagSpecifications=_tagging("route-table", tags))["RouteTable"]
+                tables[key] = {"id": made["RouteTableId"], "associations": {}}
+        if pending:
+            ec2.get_waiter("subnet_available").wait(SubnetIds=pending, WaiterConfig=WAIT)
+        for key in wanted:
+            subnet_id, table = subnets[key]["id"], tables[key]
+            if subnet_id not in table["associations"].values():
+                association = settled(ec2.associate_route_table)(RouteTableId=table["id"],
+                                                                 SubnetId=subnet_id)["AssociationId"]
+                table["associations"][association] = subnet_id
+
+    def _put_endpoints(self, ec2, settled, vpc_id, node, desired, state, ctx):
+        table_ids = {key: table["id"] for key, table in state["route_tables"].items()}
+        endpoints = state["endpoints"]
+        for service, want in desired["gateway_endpoints"].items():
+            ids = sorted(table_ids[key] for key in want["route_tables"] if key in table_ids)
+            document = policy_json(desired["_policies"][service])
+            have = endpoints.get(service)
+            if have is None:
+                tags = {**desired["tags"], "Name": f"{node.physical_name}-{service}"}
+                made = settled(ec2.create_vpc_endpoint)(
+                    VpcEndpointType="Gateway", VpcId=vpc_id, ServiceName=f"com.amazonaws.{ctx.region}.{service}",
+                    RouteTableIds=ids, PolicyDocument=document,
+                    TagSpecifications=_tagging("vpc-endpoint", tags))["VpcEndpoint"]
+                endpoints[service] = {"id": made["VpcEndpointId"], "policy": want["policy"], "route_table_ids": ids}
+                continue
+            request = {"AddRouteTableIds": sorted(set(ids) - set(have["route_table_ids"])),
+                       "RemoveRouteTableIds": sorted(set(have["route_table_ids"]) - set(ids))}
+            request = {name: value for name, value in request.items() if value}
+            if have["policy"] != want["policy"]:
+                request["PolicyDocument"] = document
+            if request:
+                settled(ec2.modify_vpc_endpoint)(VpcEndpointId=have["id"], **request)
+                have.update(policy=want["policy"], route_table_ids=ids)
+        gone = [endpoints.pop(s)["id"] for s in sorted(endpoints) if s not in desired["gateway_endpoints"]]
+        if gone:
+            _delete_endpoints(ec2, gone)
+
+    def _delete_route_table(self, ec2, table: dict, cleared):
+        for association in table["associations"]:
+            unless_missing(ec2.disassociate_route_table, "InvalidAssociationID.NotFound", AssociationId=association)
+        unless_missing(cleared(ec2.delete_route_table), "InvalidRouteTableID.NotFound", RouteTableId=table["id"])
+
+    # --- delete / discover ---
+    def owned_from_arn(self, arn, tags):
+        return OwnedResource.from_tags(self.kind, tags, arn.rsplit("/", 1)[-1], arn)
+
+    def delete(self, resource, ctx):
+        """Endpoints, route tables, subnets, then the VPC: each refuses to go while the next one uses it."""
+        ec2 = ctx.client("ec2")
+        vpc_id = resource.physical_id
+        parts = self._parts(ec2, vpc_id, resource.address, ctx)
+        cleared = _cleared(resource.address, ctx)
+        if parts["endpoints"]:
+            _delete_endpoints(ec2, [endpoint["id"] for endpoint in parts["endpoints"].values()])
+        for table in parts["route_tables"].values():
+            self._delete_route_table(ec2, table, cleared)
+        for subnet in parts["subnets"].values():
+            unless_missing(cleared(ec2.delete_subnet), "InvalidSubnetID.NotFound", SubnetId=subnet["id"])
+        unless_missing(cleared(ec2.delete_vpc), "InvalidVpcID.NotFound", VpcId=vpc_id)
+
+
+def _cleared(address: str, ctx):
+    """Retries a delete refused with DependencyViolation: a gateway endpoint goes away asynchronously,
+    and Lambda releases the network interfaces it had in a subnet minutes after the function is gone."""
+    return eventually(("DependencyViolation",), timeout=300, on_wait=lambda m: ctx.progress(address, m))
+
+
+def _tagging(resource_type: str, tags: dict) -> list:
+    return [{"ResourceType": resource_type, "Tags": tags_to_list(tags)}]
+
+
+def _delete_endpoints(ec2, ids: list) -> None:
+    """DeleteVpcEndpoints reports failures in its answer rather than raising them."""
+    failed = [item for item in ec2.delete_vpc_endpoints(VpcEndpointIds=ids).get("Unsuccessful", [])
+              if item.get("Error", {}).get("Code") not in ENDPOINT_GONE]
+    if failed:
+        error = failed[0].get("Error", {})
+        raise ProvisionerError(f"DeleteVpcEndpoints {failed[0].get('ResourceId')}: "
+                               f"{error.get('Code')}: {error.get('Message')}")
