@@ -104,6 +104,8 @@ def owned_arns(boto, project: str, environment: str) -> list[str]:
                 state = boto("kms").describe_key(KeyId=arn)["KeyMetadata"]["KeyState"]
                 if state == "PendingDeletion":
                     continue
+            if ":secretsmanager:" in arn and "DeletedDate" in boto("secretsmanager").describe_secret(SecretId=arn):
+                continue   # scheduled for deletion within its recovery window
             arns.append(arn)
     iam = boto("iam")   # the Tagging API does not cover IAM
     for page in iam.get_paginator("list_roles").paginate():
@@ -112,6 +114,12 @@ def owned_arns(boto, project: str, environment: str) -> list[str]:
             if tags.get("provisioner:project") == project and tags.get("provisioner:environment") == environment:
                 if role["Arn"] not in arns:
                     arns.append(role["Arn"])
+    events = boto("events")   # nor EventBridge rules on the emulator
+    for page in events.get_paginator("list_rules").paginate():
+        for rule in page["Rules"]:
+            tags = {t["Key"]: t["Value"] for t in events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}
+            if tags.get("provisioner:project") == project and tags.get("provisioner:environment") == environment:
+                arns.append(rule["Arn"])
     for api in boto("apigateway").get_rest_apis()["items"]:   # nor REST APIs on the emulator
         tags = api.get("tags", {})
         if tags.get("provisioner:project") == project and tags.get("provisioner:environment") == environment:

@@ -4,6 +4,7 @@ The builders take what differs between services as parameters; everything else i
 """
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import sys
@@ -93,3 +94,53 @@ def sqs_event(*bodies, queue_arn: str, region: str = REGION) -> dict:
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     } for i, body in enumerate(bodies)]}
+
+
+def api_gateway_event(method: str, path: str, *, body=None, query: dict | None = None, stage: str = "prod",
+                      resource: str | None = None, path_parameters: dict | None = None,
+                      base64_body: bool = False, headers: dict | None = None) -> dict:
+    """A REST API Lambda-proxy event (payload format 1.0) as API Gateway sends it.
+
+    body: dict or list (sent as JSON), str or bytes (sent as is), or None. resource defaults to path, as for
+    a resource without path parameters. Query values are strings, as API Gateway passes them.
+    """
+    sent_headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "User-Agent": "curl/8.5.0",
+                    "X-Forwarded-For": "203.0.113.10", "Content-Type": "application/json"}
+    sent_headers.update(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if base64_body and body is not None:
+        body = base64.b64encode(body.encode() if isinstance(body, str) else body).decode()
+    elif isinstance(body, bytes):
+        body = body.decode()
+    resource = resource or path
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": sent_headers,
+        "multiValueHeaders": {name: [value] for name, value in sent_headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": resource, "httpMethod": method, "path": f"/{stage}{path}",
+                           "stage": stage, "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+                           "accountId": ACCOUNT, "apiId": "abc123", "protocol": "HTTP/1.1",
+                           "identity": {"sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"}},
+        "body": body,
+        "isBase64Encoded": base64_body,
+    }
+
+
+def lambda_invoke_result(payload) -> dict:
+    """The output of a Step Functions task using arn:aws:states:::lambda:invoke without OutputPath or
+    ResultSelector: the function's return value sits under Payload, next to the Invoke response metadata."""
+    return {
+        "ExecutedVersion": "$LATEST",
+        "Payload": payload,
+        "SdkHttpMetadata": {"AllHttpHeaders": {"Content-Type": ["application/json"]},
+                            "HttpHeaders": {"Content-Type": "application/json"}, "HttpStatusCode": 200},
+        "SdkResponseMetadata": {"RequestId": "88fba57b-adbe-467f-abf4-daca36fc9028"},
+        "StatusCode": 200,
+    }
