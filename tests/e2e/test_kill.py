@@ -17,6 +17,10 @@ from tests.e2e.conftest import CLI, ROOT, owned_arns
 
 SPEC = ROOT / "specs" / "market-data.yaml"
 PREFIX = "market-data-dev"
+# between them every kind but lambda layers: market-data has the dashboard, microservices the secret,
+# event rule, VPC and CloudFront distribution
+ENVIRONMENTS = {"market-data": ROOT / "specs" / "market-data.yaml",
+                "microservices": ROOT / "specs" / "microservices.yaml"}
 KILLER = '''
 import atexit
 import os
@@ -68,34 +72,43 @@ def killable(tmp_path, endpoint):
     return run
 
 
-def _leftovers(boto) -> list[str]:
-    """Anything with the environment's names, tagged or not (keys pending deletion excepted)."""
-    found = [b["Name"] for b in boto("s3").list_buckets()["Buckets"] if b["Name"].startswith(PREFIX)]
-    found += [u for u in boto("sqs").list_queues(QueueNamePrefix=PREFIX).get("QueueUrls", [])]
-    found += [t for t in boto("dynamodb").list_tables()["TableNames"] if t.startswith(PREFIX)]
+def _leftovers(boto, project: str = "market-data") -> list[str]:
+    """Anything with the environment's names, tagged or not (keys and secrets pending deletion excepted)."""
+    prefix = f"{project}-dev"
+    found = [b["Name"] for b in boto("s3").list_buckets()["Buckets"] if b["Name"].startswith(prefix)]
+    found += [u for u in boto("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])]
+    found += [t for t in boto("dynamodb").list_tables()["TableNames"] if t.startswith(prefix)]
     found += [f["FunctionName"] for f in boto("lambda").list_functions()["Functions"]]
-    found += [r["RoleName"] for r in boto("iam").list_roles()["Roles"] if r["RoleName"].startswith(PREFIX)]
-    found += [g["logGroupName"] for g in boto("logs").describe_log_groups()["logGroups"] if PREFIX in g["logGroupName"]]
-    found += [t["TopicArn"] for t in boto("sns").list_topics()["Topics"] if PREFIX in t["TopicArn"]]
+    found += [r["RoleName"] for r in boto("iam").list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
+    found += [g["logGroupName"] for g in boto("logs").describe_log_groups()["logGroups"] if prefix in g["logGroupName"]]
+    found += [t["TopicArn"] for t in boto("sns").list_topics()["Topics"] if prefix in t["TopicArn"]]
     found += [a["name"] for a in boto("apigateway").get_rest_apis()["items"]]
     found += [m["name"] for m in boto("stepfunctions").list_state_machines()["stateMachines"]]
-    found += [a["AlarmName"] for a in boto("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]]
-    found += [d["DashboardName"] for d in boto("cloudwatch").list_dashboards(DashboardNamePrefix=PREFIX)[
+    found += [a["AlarmName"] for a in boto("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]]
+    found += [d["DashboardName"] for d in boto("cloudwatch").list_dashboards(DashboardNamePrefix=prefix)[
         "DashboardEntries"]]
+    found += [s["Name"] for s in boto("secretsmanager").list_secrets()["SecretList"]
+              if s["Name"].startswith(prefix) and "DeletedDate" not in s]
+    found += [r["Name"] for r in boto("events").list_rules(NamePrefix=prefix)["Rules"]]
+    found += [v["VpcId"] for v in boto("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{prefix}-*"]}])[
+        "Vpcs"]]
+    found += [d["Id"] for d in boto("cloudfront").list_distributions()["DistributionList"].get("Items", [])]
+    found += [o["Name"] for o in boto("cloudfront").list_origin_access_controls()[
+        "OriginAccessControlList"].get("Items", []) if o["Name"].startswith(prefix)]
     return found
 
 
-def _recovers(killable, boto):
+def _recovers(killable, boto, spec=SPEC, project="market-data"):
     """After a kill: unlock, apply converges, diff is clean, destroy leaves nothing of ours."""
-    assert killable("unlock", SPEC).returncode == 0
-    applied = killable("apply", SPEC, "--yes")
+    assert killable("unlock", spec).returncode == 0
+    applied = killable("apply", spec, "--yes")
     assert applied.returncode == 0, applied.stderr[-3000:]
-    diff = killable("diff", SPEC)
+    diff = killable("diff", spec)
     assert diff.returncode == 0, diff.stdout[-3000:]
-    destroyed = killable("destroy", SPEC, "--yes")
+    destroyed = killable("destroy", spec, "--yes")
     assert destroyed.returncode == 0, destroyed.stderr[-3000:]
-    assert owned_arns(boto, "market-data", "dev") == []
-    assert _leftovers(boto) == []
+    assert owned_arns(boto, project, "dev") == []
+    assert _leftovers(boto, project) == []
 
 
 def test_bucket_created_but_not_tagged_is_still_ours(killable, boto):
@@ -113,17 +126,19 @@ def test_an_untagged_bucket_nobody_announced_is_never_adopted(killable, boto):
     assert refused.returncode == 1 and "refusing to adopt" in refused.stderr, refused.stderr[-2000:]
 
 
-def test_kill_after_any_write_call_recovers(killable, boto, endpoint, tmp_path):
+@pytest.mark.parametrize("project", sorted(ENVIRONMENTS))
+def test_kill_after_any_write_call_recovers(project, killable, boto, endpoint, tmp_path):
+    spec = ENVIRONMENTS[project]
     report = tmp_path / "writes"
-    full = killable("apply", SPEC, "--yes", kill_after="never", report=report)
+    full = killable("apply", spec, "--yes", kill_after="never", report=report)
     assert full.returncode == 0, full.stderr[-2000:]
     writes = int(report.read_text())   # the write calls the killer sees in a full apply
     assert writes > 50
-    assert killable("destroy", SPEC, "--yes").returncode == 0
+    assert killable("destroy", spec, "--yes").returncode == 0
     cut_points = sorted({1, writes} | {round(1 + i * (writes - 1) / 19) for i in range(20)})
     assert len(cut_points) >= 20
     for cut in cut_points:
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).read()
-        killed = killable("apply", SPEC, "--yes", kill_after=cut)
+        killed = killable("apply", spec, "--yes", kill_after=cut)
         assert killed.returncode == -9, (cut, killed.stderr[-2000:])
-        _recovers(killable, boto)
+        _recovers(killable, boto, spec, project)

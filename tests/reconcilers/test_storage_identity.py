@@ -6,7 +6,7 @@ import json
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.grants import DYNAMODB_READ, DYNAMODB_WRITE, S3_OBJECT_READ, compile_grants
+from provisioner.grants import ACCESS_LEVELS, DYNAMODB_READ, DYNAMODB_WRITE, S3_OBJECT_READ, compile_grants, grant_target
 from provisioner.lint import parliament_findings
 from provisioner.reconcilers import default_registry
 from provisioner.spec.model import load_spec
@@ -203,7 +203,9 @@ def test_allow_wildcard_with_a_reason_and_star_only_actions_pass(write_spec):
     load_spec(str(path), default_registry())
 
 
-def test_generated_grant_policies_are_clean_under_every_access_level(write_spec):
+def test_generated_grant_policies_are_clean_under_every_access_level(write_spec, tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "app.py").write_text("def handler(event, context):\n    return event\n")
     path = write_spec("""
         version: 1
         project: shop
@@ -216,23 +218,39 @@ def test_generated_grant_policies_are_clean_under_every_access_level(write_spec)
           d: {partition_key: {name: id, type: S}, stream: new_image, kms_key: k,
               global_indexes: {idx: {partition_key: {name: x, type: S}}}}
         s3_buckets: {b: {encryption: {kms_key: k}}}
+        secrets: {s: {kms_key: k}}
+        lambda_functions: {f: {code: code, handler: app.handler}}
+        state_machines:
+          m: {definition: {StartAt: Done, States: {Done: {Type: Succeed}}}}
         iam_roles:
           r:
             services: [lambda.amazonaws.com]
             grants:
+              - {secret: s, access: read}
+              - {state_machine: m, access: start}
+              - {function: f, access: invoke}
               - {dynamodb_table: d, access: read}
               - {dynamodb_table: d, access: write}
+              - {dynamodb_table: d, access: read_write}
               - {dynamodb_table: d, access: stream}
+              - {s3_bucket: b, access: read, prefix: in/}
+              - {s3_bucket: b, access: write, prefix: out/}
               - {s3_bucket: b, access: read_write, prefix: data/}
               - {s3_bucket: b, access: delete}
+              - {sqs_queue: q, access: send}
+              - {sqs_queue: q, access: consume}
               - {sqs_queue: q, access: send_consume}
               - {sns_topic: t, access: publish}
+              - {kms_key: k, access: encrypt}
+              - {kms_key: k, access: decrypt}
               - {kms_key: k, access: encrypt_decrypt}
               - {log_group: g, access: write}
     """)
     spec = load_spec(str(path), default_registry())
     assert not spec.warnings
     grants = spec.nodes["iam_roles.r"].props["grants"]
+    covered = {(kind, grant["access"]) for grant in grants for kind in [grant_target(grant)[0]]}
+    assert covered == {(kind, access) for kind, levels in ACCESS_LEVELS.items() for access in levels}
     document = {"Statement": compile_grants(grants, spec)}
     assert parliament_findings(document, spec, spec.registry) == []
 
