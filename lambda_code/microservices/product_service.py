@@ -1,6 +1,6 @@
 """Product service of the microservices environment.
 
-Handler: ``product_service.handler`` (boto3 and the standard library only). Three kinds of invocation:
+Handler: ``product_service.handler`` (boto3, the standard library and service.py). Three kinds of invocation:
 
 * API Gateway REST API, Lambda proxy integration (payload format 1.0):
 
@@ -11,14 +11,12 @@ Handler: ``product_service.handler`` (boto3 and the standard library only). Thre
                     new productId (UUID4), price and stock as Decimal, createdAt and updatedAt (UTC
                     ISO-8601). 201 the product; 400 a bad body.
     GET  /products  ?productId=ID reads one product (200, or 404); otherwise ?category=NAME lists the
-                    category through category-index, with optional limit (1-100, default 50) and
-                    nextToken from the previous page: 200 {"products": [...], "count", "nextToken"},
-                    nextToken null on the last page. 400 neither parameter, bad limit or nextToken.
+                    category through category-index, with optional limit and nextToken: 200
+                    {"products": [...], "count", "nextToken"}. 400 neither parameter, bad limit or
+                    nextToken.
 
-  Responses are {"statusCode", "headers": {"Content-Type": "application/json"}, "body": JSON}; numbers
-  are JSON numbers (integers exactly, others as the nearest float); errors are {"error": "..."}. 404 for
-  an unknown resource, 405 for another method on /products. AWS errors are logged and re-raised: the
-  invocation fails, API Gateway answers 502 and the function's Errors metric counts it.
+  Responses, errors, the body, limit and nextToken, 404 for an unknown resource, 405 for another method
+  on /products and AWS errors are handled as service.py describes.
 
 * Step Functions, the UpdateInventory task (arn:aws:states:::lambda:invoke, Payload.$ = $): an event with
   orderId and items ([{"productId", "quantity"}, ...], normally ProcessOrder's output). Every product's
@@ -27,9 +25,8 @@ Handler: ``product_service.handler`` (boto3 and the standard library only). Thre
   When a product lacks the stock, or does not exist, InsufficientStock is raised naming it, and no stock
   changes. The transaction's ClientRequestToken is derived from the orderId, so a retried task that had
   already succeeded within DynamoDB's 10-minute idempotency window does not decrement twice. Returns
-  {"orderId", "status": "INVENTORY_UPDATED"}. A malformed event raises InvalidInventoryRequest. If the
-  event is the whole output of a previous lambda:invoke task (result under "Payload" next to StatusCode
-  and the SDK metadata), the Payload is used.
+  {"orderId", "status": "INVENTORY_UPDATED"}. A malformed event raises InvalidInventoryRequest. The whole
+  output of a previous lambda:invoke task is unwrapped (see service.py).
 
 * S3 ObjectCreated notifications for ``incoming/*.csv`` in the data bucket. The CSV file (UTF-8, a BOM is
   fine) has a header row with the columns productId, name, category, price, stock (names matched without
@@ -51,28 +48,38 @@ AWS permissions: dynamodb:PutItem, GetItem, UpdateItem (the transaction's update
 the table, dynamodb:Query on category-index; s3:GetObject and s3:DeleteObject under incoming/,
 s3:PutObject under processed/ (the copy), s3:ListBucket on the bucket (so that an object already moved
 reads as missing, not as access denied), and kms:Decrypt / kms:GenerateDataKey on the bucket's key if it
-is a customer managed one. Logs are one JSON object per line.
+is a customer managed one.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import hashlib
 import io
-import json
-import math
-import os
 import re
 import uuid
-from datetime import datetime, timezone
 from decimal import Decimal
 from urllib.parse import unquote_plus
 
 import boto3
-from boto3.dynamodb.conditions import Key
+import service
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
+from service import (
+    MAX_ID_LENGTH,
+    MAX_QUANTITY,
+    ClientFault,
+    clean_text,
+    describe,
+    handle_api,
+    json_body,
+    now_iso,
+    number_of,
+    plain,
+    query_page,
+    show,
+    text_problem,
+    unwrap_task_output,
+)
 
 SERVICE = "product-service"
 CATEGORY_INDEX = "category-index"
@@ -80,46 +87,19 @@ INCOMING_PREFIX = "incoming/"
 PROCESSED_PREFIX = "processed/"
 CSV_COLUMNS = ("productId", "name", "category", "price", "stock")
 INVENTORY_STATUS = "INVENTORY_UPDATED"
-MAX_ID_LENGTH = 128
 MAX_NAME_LENGTH = 200
 MAX_CATEGORY_LENGTH = 100
-MAX_PRICE = Decimal(1_000_000_000)
 MAX_STOCK = 10 ** 12
-MAX_QUANTITY = 1_000_000
 MAX_ORDER_ITEMS = 100  # DynamoDB transactions hold at most 100 actions
-PRICE_RE = re.compile(r"\d+(\.\d+)?")
 STOCK_RE = re.compile(r"\d+")
-LIMIT_RE = re.compile(r"\d{1,3}")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
-MAX_BODY_BYTES = 64 * 1024
 MAX_LOGGED_REJECTIONS = 100
-STEP_FUNCTIONS_WRAPPER_KEYS = ("StatusCode", "ExecutedVersion", "SdkHttpMetadata")
-
-
-def required_env(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"environment variable {name} is not set")
-    return value
-
 
 dynamodb = boto3.resource("dynamodb")
 s3 = boto3.client("s3")
-PRODUCTS_TABLE_NAME = required_env("PRODUCTS_TABLE_NAME")
+PRODUCTS_TABLE_NAME = service.required_env("PRODUCTS_TABLE_NAME")
 products_table = dynamodb.Table(PRODUCTS_TABLE_NAME)
 _deserializer = TypeDeserializer()
-
-_request_id = None
-
-
-class ClientFault(Exception):
-    """A request the API rejects: becomes a 4xx response."""
-
-    def __init__(self, status: int, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
+log = service.Log(SERVICE)
 
 
 class InvalidProduct(ValueError):
@@ -139,11 +119,10 @@ class UnsupportedEvent(ValueError):
 
 
 def handler(event, context):
-    global _request_id
-    _request_id = getattr(context, "aws_request_id", None)
+    log.start(context)
     event = unwrap_task_output(event)
     if isinstance(event, dict) and "httpMethod" in event:
-        return handle_api(event)
+        return handle_api(event, ROUTES, log)
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
         return handle_s3(event["Records"])
     if isinstance(event, dict) and event.get("Event") == "s3:TestEvent":
@@ -151,50 +130,12 @@ def handler(event, context):
         return {"files": 0, "written": 0, "rejected": 0, "files_rejected": 0}
     if isinstance(event, dict) and "orderId" in event and "items" in event:
         return update_inventory(event)
-    shape = sorted(event)[:20] if isinstance(event, dict) else type(event).__name__
-    log("ERROR", "unsupported event", eventKeys=shape)
+    log("ERROR", "unsupported event", eventKeys=service.event_shape(event))
     raise UnsupportedEvent("expected an API Gateway proxy request, an S3 notification or an "
                            "UpdateInventory input with orderId and items")
 
 
-def unwrap_task_output(event):
-    """The Payload of a lambda:invoke task output passed on whole; any other event unchanged."""
-    while (isinstance(event, dict) and isinstance(event.get("Payload"), dict) and "httpMethod" not in event
-           and any(key in event for key in STEP_FUNCTIONS_WRAPPER_KEYS)):
-        event = event["Payload"]
-    return event
-
-
 # --- API -----------------------------------------------------------------------------------------------
-
-def handle_api(event: dict) -> dict:
-    method = event.get("httpMethod")
-    resource = route_of(event)
-    log("INFO", "request received", method=method, resource=resource)
-    try:
-        routes = ROUTES.get(resource)
-        if routes is None:
-            raise ClientFault(404, f"no route for {resource}")
-        action = routes.get(method)
-        if action is None:
-            allowed = ", ".join(sorted(routes))
-            raise ClientFault(405, f"method {method} is not allowed on {resource}", {"Allow": allowed})
-        status, payload = action(event)
-    except ClientFault as fault:
-        log("WARNING", "request rejected", method=method, resource=resource, statusCode=fault.status,
-            error=str(fault))
-        return response(fault.status, {"error": str(fault)}, fault.headers)
-    except Exception as error:
-        log("ERROR", "request failed", method=method, resource=resource, error=describe(error))
-        raise
-    log("INFO", "request handled", method=method, resource=resource, statusCode=status)
-    return response(status, payload)
-
-
-def route_of(event: dict) -> str:
-    resource = event.get("resource") or event.get("path") or "/"
-    return resource.rstrip("/") or "/"
-
 
 def create_product(event: dict):
     body = json_body(event)
@@ -226,73 +167,13 @@ def get_products(event: dict):
         if category is None:
             raise ClientFault(400, f"category must be a non-empty string of at most {MAX_CATEGORY_LENGTH} "
                                    "characters")
-        arguments = {"IndexName": CATEGORY_INDEX, "KeyConditionExpression": Key("category").eq(category),
-                     "Limit": parse_limit(query.get("limit"))}
-        if query.get("nextToken"):
-            arguments["ExclusiveStartKey"] = decode_token(query["nextToken"], "category", category)
-        result = products_table.query(**arguments)
-        products = result.get("Items") or []
-        last_key = result.get("LastEvaluatedKey")
-        return 200, {"products": products, "count": len(products),
-                     "nextToken": encode_token(last_key) if last_key else None}
+        products, next_token = query_page(products_table, "productId", CATEGORY_INDEX, "category", category,
+                                          query)
+        return 200, {"products": products, "count": len(products), "nextToken": next_token}
     raise ClientFault(400, "give the query parameter productId or category")
 
 
 ROUTES = {"/products": {"POST": create_product, "GET": get_products}}
-
-
-def parse_limit(text) -> int:
-    if text is None:
-        return DEFAULT_LIMIT
-    if not LIMIT_RE.fullmatch(text.strip()) or not 1 <= int(text) <= MAX_LIMIT:
-        raise ClientFault(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(text)
-
-
-def encode_token(last_key: dict) -> str:
-    text = json.dumps(plain(last_key), sort_keys=True, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def decode_token(token: str, attribute: str, value: str) -> dict:
-    """The ExclusiveStartKey in a nextToken, checked to belong to a query on attribute = value."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        key = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ClientFault(400, "nextToken is not a token returned by this API") from None
-    if (not isinstance(key, dict) or set(key) != {"productId", attribute}
-            or not all(isinstance(part, str) and part for part in key.values())):
-        raise ClientFault(400, "nextToken is not a token returned by this API")
-    if key[attribute] != value:
-        raise ClientFault(400, f"nextToken belongs to another query than {attribute}={value}")
-    return key
-
-
-def json_body(event: dict) -> dict:
-    raw = event.get("body")
-    if raw is None or raw == "":
-        raise ClientFault(400, "the request has no body; send a JSON object")
-    if event.get("isBase64Encoded"):
-        try:
-            raw = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            raise ClientFault(400, "the body is not valid base64") from None
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8")
-    if len(raw) > MAX_BODY_BYTES:
-        raise ClientFault(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ClientFault(400, f"the body is not valid JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise ClientFault(400, "the body must be a JSON object")
-    return body
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed")
 
 
 # --- products ------------------------------------------------------------------------------------------
@@ -315,34 +196,14 @@ def required_text(values: dict, name: str, max_length: int) -> str:
         raise InvalidProduct(f"missing {name}")
     text = clean_text(value, max_length)
     if text is None:
-        raise InvalidProduct(f"{name} {show(value)} must be a non-empty string of at most {max_length} "
-                             "characters")
+        raise InvalidProduct(text_problem(name, value, max_length))
     return text
-
-
-def clean_text(value, max_length: int) -> str | None:
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > max_length:
-        return None
-    return value.strip()
 
 
 def parse_price(value) -> Decimal:
     if value is None or value == "":
         raise InvalidProduct("missing price")
-    if isinstance(value, str):
-        text = value.strip()
-        number = Decimal(text) if PRICE_RE.fullmatch(text) else None
-    else:
-        number = number_of(value)
-    if number is None:
-        raise InvalidProduct(f"price {show(value)} must be a non-negative number")
-    if number < 0:
-        raise InvalidProduct(f"price {show(value)} is negative")
-    if number >= MAX_PRICE:
-        raise InvalidProduct(f"price {show(value)} must be below {MAX_PRICE}")
-    if number.as_tuple().exponent < -2 and number != number.quantize(Decimal("0.01")):
-        raise InvalidProduct(f"price {show(value)} has more than 2 decimal places")
-    return number.copy_abs()  # -0 becomes 0
+    return service.parse_price(value, "price", InvalidProduct)
 
 
 def parse_stock(value) -> Decimal:
@@ -358,20 +219,6 @@ def parse_stock(value) -> Decimal:
     if not 0 <= number <= MAX_STOCK:
         raise InvalidProduct(f"stock {show(value)} must be from 0 to {MAX_STOCK}")
     return Decimal(int(number))
-
-
-def number_of(value) -> Decimal | None:
-    """A JSON number as Decimal (floats through their shortest repr, as Step Functions input is parsed
-    into float), or None for anything else, including booleans, NaN and infinities."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    return None
 
 
 # --- Step Functions ------------------------------------------------------------------------------------
@@ -549,44 +396,3 @@ def write_products(products: list) -> None:
     with products_table.batch_writer(overwrite_by_pkeys=["productId"]) as batch:
         for product in products:
             batch.put_item(Item=product)
-
-
-# --- output --------------------------------------------------------------------------------------------
-
-def plain(value):
-    """DynamoDB values made JSON-ready: Decimal becomes int when integral, float otherwise; sets lists."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(item) for item in value]
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    return value
-
-
-def response(status: int, payload, headers: dict | None = None) -> dict:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json", **(headers or {})},
-            "body": json.dumps(plain(payload))}
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "..."
-
-
-def describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
-def log(level: str, message: str, **fields) -> None:
-    record = {"timestamp": now_iso(), "level": level, "service": SERVICE, "message": message}
-    if _request_id:
-        record["requestId"] = _request_id
-    record.update(fields)
-    print(json.dumps(record, default=str))

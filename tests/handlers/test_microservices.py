@@ -76,8 +76,15 @@ def cloud():
                               secret_arn=secret_arn, s3=s3, env=env)
 
 
+@pytest.fixture
+def shared(monkeypatch):
+    """service.py, registered under the name the handlers import (undone after the test)."""
+    return load_handler(f"{FOLDER}/service.py", "service", monkeypatch)
+
+
 def load_service(cloud, monkeypatch, name: str):
-    """Imports lambda_code/microservices/<name>.py with exactly the environment its function gets."""
+    """Imports lambda_code/microservices/<name>.py with exactly the environment its function gets; service.py
+    must be loaded first (the shared fixture)."""
     for variable in ALL_ENV:
         monkeypatch.delenv(variable, raising=False)
     for variable in FUNCTION_ENV[name]:
@@ -86,17 +93,17 @@ def load_service(cloud, monkeypatch, name: str):
 
 
 @pytest.fixture
-def users(cloud, monkeypatch):
+def users(cloud, shared, monkeypatch):
     return load_service(cloud, monkeypatch, "user_service")
 
 
 @pytest.fixture
-def orders(cloud, monkeypatch):
+def orders(cloud, shared, monkeypatch):
     return load_service(cloud, monkeypatch, "order_service")
 
 
 @pytest.fixture
-def products(cloud, monkeypatch):
+def products(cloud, shared, monkeypatch):
     return load_service(cloud, monkeypatch, "product_service")
 
 
@@ -281,7 +288,7 @@ def test_every_log_line_is_json_with_service_and_request_id(cloud, users, capsys
     assert lines[-1]["level"] == "WARNING" and lines[-1]["statusCode"] == 404
 
 
-def test_a_missing_table_name_fails_at_import(cloud, monkeypatch):
+def test_a_missing_table_name_fails_at_import(cloud, shared, monkeypatch):
     monkeypatch.delenv("USERS_TABLE_NAME", raising=False)
 
     with pytest.raises(RuntimeError, match="USERS_TABLE_NAME"):
@@ -798,7 +805,7 @@ def test_the_s3_test_event_is_ignored(cloud, products):
 # --- the order workflow --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("pass_on", ["whole task output", "Payload only"])
-def test_the_three_steps_in_sequence(cloud, monkeypatch, pass_on):
+def test_the_three_steps_in_sequence(cloud, shared, monkeypatch, pass_on):
     users = load_service(cloud, monkeypatch, "user_service")
     orders = load_service(cloud, monkeypatch, "order_service")
     products = load_service(cloud, monkeypatch, "product_service")
