@@ -39,9 +39,9 @@ def _dependencies(changes: list[Change], registry) -> dict:
     deps = {}
     for change in changes:
         if change.action == DELETE:
-            rank = registry[change.kind].rank
+            tier = registry[change.kind].delete_tier
             deps[change.address] = {c.address for c in changes
-                                    if c.action != DELETE or registry[c.kind].rank > rank}
+                                    if c.action != DELETE or registry[c.kind].delete_tier > tier}
         else:
             deps[change.address] = {d for d in change.node.deps if d in pending}
     return deps

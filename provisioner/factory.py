@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from provisioner import local
 from provisioner.aws import Aws
-from provisioner.context import Context, Options, Owner
+from provisioner.context import READS_PER_WRITE, Context, Options, Owner
 from provisioner.executor import Executor
 from provisioner.plan import Planner
 from provisioner.reconcilers import default_registry
@@ -41,7 +41,7 @@ class Factory:
         if self.settings.local:
             endpoint, credentials = local.ensure_running(), dict(local.CREDENTIALS)
         return Aws(region, profile=None if self.settings.local else self.settings.profile,
-                   endpoint_url=endpoint, credentials=credentials, max_pool_connections=max(10, parallelism * 2))
+                   endpoint_url=endpoint, credentials=credentials, max_pool_connections=max(10, parallelism * READS_PER_WRITE * 2))
 
     def context(self, project: str, environment: str, spec=None, region: str | None = None,
                 allow_data_loss: bool = False, parallelism: int = 10) -> Context:

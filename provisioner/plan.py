@@ -120,7 +120,7 @@ class Planner:
 
     def discover(self) -> list[OwnedResource]:
         found: list[OwnedResource] = []
-        with concurrent.futures.ThreadPoolExecutor(self.ctx.options.parallelism) as pool:
+        with concurrent.futures.ThreadPoolExecutor(self.ctx.options.read_parallelism) as pool:
             for owned in pool.map(lambda r: r.discover(self.ctx), self.registry.all()):
                 found.extend(owned)
         return found
@@ -134,7 +134,7 @@ class Planner:
                 raise AwsCallError(node.address, "read", exc.operation_name, error.get("Code", "?"),
                                    error.get("Message", str(exc))) from exc
 
-        with concurrent.futures.ThreadPoolExecutor(self.ctx.options.parallelism) as pool:
+        with concurrent.futures.ThreadPoolExecutor(self.ctx.options.read_parallelism) as pool:
             return dict(pool.map(read, nodes))
 
     def plan(self, spec, prune: bool = True) -> Plan:

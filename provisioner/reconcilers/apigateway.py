@@ -85,6 +85,7 @@ class ApiGateways(Reconciler):
     immutable = frozenset({"endpoint_type"})
     derived_fields = frozenset({"deployment", "method_settings"})
     rank = 30
+    delete_tier = 2
 
     # --- spec time ---
     def companions(self, node, spec):

@@ -102,7 +102,10 @@ class Reconciler:
     derived_fields: frozenset = frozenset()  # compared fields with no spec property of that name
     outputs_new_on_change: frozenset = frozenset()  # outputs an update replaces (a layer's version ARN)
     tagging_type: str | None = None      # Resource Groups Tagging API type, when it covers the kind
-    rank: int = 50                       # creation order of kinds; deletes run in reverse
+    rank: int = 50                       # order of kinds in listings; deletes are listed in reverse
+    # deletes of a higher tier finish before a lower tier starts: resources that write logs or point at
+    # others (2) go before what they use (1), keys (0) last; within a tier everything runs in parallel
+    delete_tier: int = 1
     data_bearing: bool = False           # pruning needs --allow-data-loss when it holds data
     taggable: bool = True                # carries tags (ownership markers otherwise): deletion_protection needs it
 
@@ -202,7 +205,7 @@ class Reconciler:
         prefix = f"{ctx.owner.project}-"
         candidates = [(name, arn) for name, arn in named
                       if (name.startswith(prefix) or name in wanted) and name not in read_anyway]
-        with concurrent.futures.ThreadPoolExecutor(ctx.options.parallelism) as pool:
+        with concurrent.futures.ThreadPoolExecutor(ctx.options.read_parallelism) as pool:
             found = list(pool.map(lambda pair: tags_of(*pair), candidates))
         return [OwnedResource.from_tags(self.kind, tags, name, arn)
                 for (name, arn), tags in zip(candidates, found, strict=True) if ctx.owner.owns(tags)]

@@ -71,6 +71,7 @@ class CloudFrontDistributions(Reconciler):
                          "physical name)", "letters, digits, '.', '_' and '-'")
     derived_fields = frozenset({"origin_access_control"})
     rank = 35
+    delete_tier = 2
 
     # --- spec time ---
     def dependencies(self, node, spec, referenced):
@@ -146,7 +147,11 @@ class CloudFrontDistributions(Reconciler):
 
     # --- read ---
     def _owned(self, ctx) -> list[tuple[dict, dict]]:
-        """(summary, tags) of every distribution of the account that carries our ownership tags."""
+        """(summary, tags) of every distribution of the account that carries our ownership tags; listed
+        once per run for the reads and the discovery."""
+        return ctx.memo("cloudfront_distributions", lambda: self._list_owned(ctx))
+
+    def _list_owned(self, ctx) -> list[tuple[dict, dict]]:
         client = ctx.client("cloudfront")
         summaries = [item for page in client.get_paginator("list_distributions").paginate()
                      for item in page["DistributionList"].get("Items") or []]
@@ -156,7 +161,7 @@ class CloudFrontDistributions(Reconciler):
                                    default={"Tags": {}}, Resource=summary["ARN"])
             return tags_from_list(found["Tags"].get("Items"))
 
-        with concurrent.futures.ThreadPoolExecutor(ctx.options.parallelism) as pool:
+        with concurrent.futures.ThreadPoolExecutor(ctx.options.read_parallelism) as pool:
             found = list(pool.map(tags_of, summaries))
         return [(summary, tags) for summary, tags in zip(summaries, found, strict=True)
                 if ctx.owner.owns(tags)]

@@ -148,6 +148,7 @@ class Alarms(Reconciler):
     name_rule = NameRule(r"[\x20-\x7e]+", 1, 255, "a CloudWatch alarm name", "printable ASCII characters")
     tagging_type = "cloudwatch:alarm"
     rank = 40   # after the queues, functions and APIs they watch and the topics they notify
+    delete_tier = 2
 
     # --- spec time ---
     def validate(self, node, spec):
@@ -422,6 +423,7 @@ class Dashboards(Reconciler):
     attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9_-]+", 1, 255, "a CloudWatch dashboard name", "letters, digits, '_' and '-'")
     rank = 45   # after the alarms its alarm widgets may show
+    delete_tier = 2
 
     def validate(self, node, spec):
         widgets = node.props["widgets"] if "widgets" in node.props else node.props["body"]["widgets"]

@@ -136,6 +136,7 @@ class EventRules(Reconciler):
     attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9._-]+", 1, 64, "an EventBridge rule name", "letters, digits, '.', '_' and '-'")
     rank = 38   # after the functions, queues, topics and state machines it targets
+    delete_tier = 2
 
     # --- spec time ---
     def companions(self, node, spec):

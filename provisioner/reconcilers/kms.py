@@ -30,6 +30,7 @@ class KmsKeys(Reconciler):
     derived_fields = frozenset({"key_state", "alias"})
     tagging_type = "kms:key"
     rank = 10
+    delete_tier = 0
 
     def validate(self, node, spec):
         out = self.lint(node.props.get("policy"), ("policy",), spec, key_policy=True)

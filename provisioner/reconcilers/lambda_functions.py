@@ -69,6 +69,7 @@ class LambdaFunctions(Reconciler):
     derived_fields = frozenset({"code_sha256", "permissions"})
     tagging_type = "lambda:function"
     rank = 22
+    delete_tier = 2
 
     # --- spec time ---
     def companions(self, node, spec):

@@ -165,6 +165,7 @@ class StateMachines(Reconciler):
     derived_fields = frozenset({"role"})
     tagging_type = "states:stateMachine"
     rank = 35
+    delete_tier = 2
 
     # --- spec time ---
     def companions(self, node, spec):
