@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import os
 import threading
 
@@ -15,6 +16,8 @@ from provisioner.errors import NotEmulated
 
 DEFAULT_MAX_ATTEMPTS = 8   # botocore "standard" retry mode: throttling and transient 5xx, jittered backoff
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Scan", "Query", "BatchGet", "Lookup", "Search")
+# concurrent write calls per service, whatever --parallelism says: these control planes throttle hard
+WRITE_CAPS = {"iam": 4, "apigateway": 2}
 
 
 class CallCounter:
@@ -48,6 +51,22 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
+def _cap_writes(client, slots: threading.BoundedSemaphore) -> None:
+    """Write calls of this client wait for one of `slots`, held until the call (retries included) ends."""
+    def take(model, context, **_):
+        if not is_read(model.name):
+            slots.acquire()
+            context["provisioner_write_slot"] = True
+
+    def give_back(context, **_):
+        if context.pop("provisioner_write_slot", False):
+            slots.release()
+
+    client.meta.events.register("before-call", take)
+    client.meta.events.register("after-call", give_back)
+    client.meta.events.register("after-call-error", give_back)
+
+
 class ArnBuilder:
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
@@ -77,10 +96,15 @@ class Aws(ArnBuilder):
         return self.endpoint_url is not None
 
     def client(self, service: str):
+        found = self._clients.get(service)   # no lock for a client that exists: creating another one is slow
+        if found is not None:
+            return found
         with self._lock:
             if service not in self._clients:
                 client = self._session.client(service, endpoint_url=self.endpoint_url, config=self._config)
                 client.meta.events.register("before-call", self._count)
+                if service in WRITE_CAPS:
+                    _cap_writes(client, threading.BoundedSemaphore(WRITE_CAPS[service]))
                 if self.emulated:
                     client.meta.events.register_first("needs-retry", _raise_not_emulated)
                 self._clients[service] = client
@@ -88,6 +112,17 @@ class Aws(ArnBuilder):
 
     def _count(self, model, **kwargs):
         self.counter.record(model.service_model.service_name, model.name)
+
+    def warm_up(self, services, account: bool) -> None:
+        """Builds the clients a run will use (tens of ms of CPU each) up front, while the account id is being
+        asked for when it is needed, instead of one by one under the lock while reads wait."""
+        self.client("sts")
+        with concurrent.futures.ThreadPoolExecutor(1) as beside:
+            asked = beside.submit(lambda: self.account_id) if account else None
+            for service in sorted(services):
+                self.client(service)
+            if asked is not None:
+                asked.result()
 
     @property
     def account_id(self) -> str:

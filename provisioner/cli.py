@@ -1,8 +1,10 @@
 """Command line: parse options, call the engine, choose exit codes. No AWS code here."""
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import os
 import signal
 import sys
 import time
@@ -471,3 +473,23 @@ def main(argv=None) -> None:
             traceback.print_exc()
         click.echo(f"Internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", err=True)
         sys.exit(ExitCode.ERROR)
+
+
+def run() -> None:
+    """Console entry point: main(), then leave without tearing the interpreter down. Freeing the API
+    models of a dozen clients takes a few hundred milliseconds nobody needs; atexit handlers still run
+    and the streams are flushed first."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe: nothing more can be said anyway
+            pass
+    os._exit(code)

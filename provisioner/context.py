@@ -52,7 +52,6 @@ class Context:
         self.outputs: dict = {}            # address -> {"arn": ..., "name": ..., ...}
         self.warnings: list[str] = []
         self._lock = threading.Lock()
-        self._tagged: dict | None = None   # arn -> tags of every resource tagged as ours
         self._deliveries: list | None = None
         self._facet_pool = None
         self._memo: dict = {}
@@ -129,10 +128,7 @@ class Context:
 
     def tagged_resources(self, matches) -> list:
         """(arn, tags) of our resources for which matches(arn) holds, from one Tagging API pass per run."""
-        with self._lock:
-            if self._tagged is None:
-                self._tagged = self._load_tagged()
-        return [(arn, tags) for arn, tags in self._tagged.items() if matches(arn)]
+        return [(arn, tags) for arn, tags in self.memo("tagged", self._load_tagged).items() if matches(arn)]
 
     def tags_of(self, arn: str, fetch) -> dict:
         """Tags of a resource, from the run's Tagging API pass when it holds the ARN (it returns every tag of
@@ -159,7 +155,6 @@ class Context:
     def forget_discovery(self) -> None:
         """Forget what this run has listed so far (the check after destroy lists again)."""
         with self._lock:
-            self._tagged = None
             self._memo = {}
 
 

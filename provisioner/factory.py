@@ -46,6 +46,10 @@ class Factory:
     def context(self, project: str, environment: str, spec=None, region: str | None = None,
                 allow_data_loss: bool = False, parallelism: int = 10) -> Context:
         aws = self.aws(region or self.region_for(spec), parallelism)
+        used = {n.kind for n in spec.nodes.values()} if spec is not None else set(self.registry.kinds())
+        # the spec's kinds, and those discovered with their own service's list call
+        services = {r.service for r in self.registry.all() if r.kind in used or r.tagging_type is None}
+        aws.warm_up(services | {"resourcegroupstaggingapi"}, account=spec is not None and spec.needs_account)
         if spec is not None and spec.needs_account:
             spec.bind_account(aws.account_id)
         return Context(aws, Owner(project, environment), self.registry, spec=spec,

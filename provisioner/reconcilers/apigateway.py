@@ -209,11 +209,20 @@ class ApiGateways(Reconciler):
         api_id = api["id"]
         warnings: list = []
         stage_name = node.props["stage"]["name"]
-        stage = self._get_stage(client, api_id, stage_name)
-        deployment = None
+        first = ctx.concurrently({
+            "stage": lambda: self._get_stage(client, api_id, stage_name),
+            "resources": lambda: self._resources(client, api_id),
+            "usage_plan": lambda: self._read_plan(client, node),
+        })
+        stage = first["stage"]
+        methods = {f"{method} {resource['path']}": (resource["id"], method) for resource in first["resources"]
+                   for method in resource.get("resourceMethods", {})}
+        calls = {("method", route): lambda ids=ids: client.get_method(
+            restApiId=api_id, resourceId=ids[0], httpMethod=ids[1]) for route, ids in methods.items()}
         if stage and stage.get("deploymentId"):
-            deployment = client.get_deployment(restApiId=api_id, deploymentId=stage["deploymentId"]).get(
-                "description", "")
+            calls[("deployment",)] = lambda: client.get_deployment(restApiId=api_id, deploymentId=stage["deploymentId"])
+        second = ctx.concurrently(calls)
+        deployment = second[("deployment",)].get("description", "") if ("deployment",) in second else None
         props = {
             "description": api.get("description", ""),
             "endpoint_type": (api.get("endpointConfiguration", {}).get("types") or ["EDGE"])[0],
@@ -221,11 +230,11 @@ class ApiGateways(Reconciler):
                 sorted(api.get("binaryMediaTypes", [])), node.props["binary_media_types"], ctx, warnings,
                 "binary_media_types", "GetRestApi has no binaryMediaTypes"),
             "minimum_compression_size": api.get("minimumCompressionSize"),
-            "routes": self._read_routes(client, api_id),
+            "routes": self._routes({key[1]: found for key, found in second.items() if key[0] == "method"}),
             "deployment": deployment,
             "stage": self._stage_props(stage, stage_name) if stage else None,
             "method_settings": self._read_settings(stage, node) if stage else {},
-            "usage_plan": self._read_plan(client, node),
+            "usage_plan": first["usage_plan"],
             "tags": api.get("tags", {}),
         }
         return Observed(props, self._outputs(api_id, node, ctx), props["tags"], warnings)
@@ -311,19 +320,19 @@ class ApiGateways(Reconciler):
             items.extend(page["items"])
         return items
 
-    def _read_routes(self, client, api_id) -> dict:
+    @staticmethod
+    def _routes(methods: dict) -> dict:
+        """"METHOD /path" -> its managed settings, from the GetMethod answers."""
         routes = {}
-        for resource in self._resources(client, api_id):
-            for method in resource.get("resourceMethods", {}):
-                found = client.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
-                integration = found.get("methodIntegration", {})
-                routes[f"{method} {resource['path']}"] = {
-                    "authorization": found.get("authorizationType", "NONE"),
-                    "api_key_required": found.get("apiKeyRequired", False),
-                    "timeout_ms": integration.get("timeoutInMillis", 29000),
-                    "integration_uri": integration.get("uri"),
-                }
-        return dict(sorted(routes.items()))
+        for route, found in sorted(methods.items()):
+            integration = found.get("methodIntegration", {})
+            routes[route] = {
+                "authorization": found.get("authorizationType", "NONE"),
+                "api_key_required": found.get("apiKeyRequired", False),
+                "timeout_ms": integration.get("timeoutInMillis", 29000),
+                "integration_uri": integration.get("uri"),
+            }
+        return routes
 
     def _stage_props(self, stage, name) -> dict:
         logs = stage.get("accessLogSettings", {})

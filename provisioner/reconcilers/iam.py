@@ -173,10 +173,13 @@ class IamRoles(Reconciler):
         if desired["permissions_boundary"]:
             request["PermissionsBoundary"] = desired["permissions_boundary"]
         role = client.create_role(**request)["Role"]
-        for policy_name, document in sorted(desired["_inline_documents"].items()):
-            client.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=policy_json(document))
-        for arn in desired["managed_policies"]:
-            client.attach_role_policy(RoleName=name, PolicyArn=arn)
+        ctx.concurrently({   # independent of each other; IAM's write cap (aws.WRITE_CAPS) still holds
+            **{("inline", policy_name): lambda policy_name=policy_name, document=document: client.put_role_policy(
+                RoleName=name, PolicyName=policy_name, PolicyDocument=policy_json(document))
+               for policy_name, document in sorted(desired["_inline_documents"].items())},
+            **{("managed", arn): lambda arn=arn: client.attach_role_policy(RoleName=name, PolicyArn=arn)
+               for arn in desired["managed_policies"]},
+        })
         return {"arn": role["Arn"], "id": role["RoleId"]}
 
     def update(self, node, desired, actual, diffs, ctx):

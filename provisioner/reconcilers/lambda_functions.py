@@ -21,6 +21,7 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     dropped_by_emulator,
+    predictable,
     retag,
     senders_known_after_creation,
 )
@@ -113,10 +114,13 @@ class LambdaFunctions(Reconciler):
         return unique
 
     def dependencies(self, node, spec, referenced):
-        """Grants go into the role, which orders itself; the function waits for the role only. A sender
-        whose ARN is only known once it exists (an API's execution ARN) must exist before the
+        """Grants go into the role, which orders itself; the function waits for the role only. Environment
+        values are plain strings to Lambda: one known in advance (a bucket's name) need not exist yet. A
+        sender whose ARN is only known once it exists (an API's execution ARN) must exist before the
         permission that names it."""
-        elsewhere = {ref.address for _, ref in find_refs({k: v for k, v in node.props.items() if k != "grants"})}
+        props = {k: v for k, v in node.props.items() if k not in ("grants", "environment")}
+        environment = [value for value in (node.props.get("environment") or {}).values() if not predictable(value, spec)]
+        elsewhere = {ref.address for _, ref in find_refs([props, environment])}
         return {address for address in referenced if address in elsewhere} | senders_known_after_creation(node, spec)
 
     def validate(self, node, spec):

@@ -289,9 +289,11 @@ class S3Buckets(Reconciler):
         actual = Observed({"tags": desired["tags"], "versioning": "Suspended", "lifecycle": {}, "cors": [],
                            "notifications": {}, "policy": None, "encryption": None,
                            "public_access_block": None}, {}, desired["tags"])
-        fields = {"public_access_block", "encryption", "lifecycle", "cors", "policy", "notifications"}
-        if desired["versioning"] == "Enabled":
-            fields.add("versioning")
+        # a new bucket has none of these: only what the spec sets is written
+        wanted = {"public_access_block": desired["public_access_block"], "encryption": desired["encryption"],
+                  "lifecycle": desired["lifecycle"], "cors": desired["cors"], "policy": desired["_policy_document"],
+                  "notifications": desired["notifications"], "versioning": desired["versioning"] == "Enabled"}
+        fields = {field for field, value in wanted.items() if value}
         self._apply(node, desired, actual, fields, ctx)
         return {k: v for k, v in self.predicted_outputs(node, ctx).items()}
 
