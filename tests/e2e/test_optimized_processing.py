@@ -73,7 +73,7 @@ def test_optimized_processing_deployed_settings_match_the_seed(cli, boto):
             "Project": "DataProcessing", "Environment": "dev", "CostCenter": "Engineering"}
         # seed 2: the role's statements name exact resources, never a wildcard (X-Ray supports only *)
         role = f"{PREFIX}-{name}"
-        assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["grants", "xray"]
+        assert sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) == ["grants", "xray"]
         statements = iam.get_role_policy(RoleName=role, PolicyName="grants")["PolicyDocument"]["Statement"]
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
