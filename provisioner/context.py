@@ -134,9 +134,10 @@ class Context:
         """Tags of a resource, from the run's Tagging API pass when it holds the ARN (it returns every tag of
         each resource it finds), else fetch(): one read per resource instead of two. A resource that lost
         its ownership tags is not in the pass, so fetch() still shows what it carries."""
-        for _arn, tags in self.tagged_resources(lambda candidate: candidate == arn):
-            return {k: v for k, v in tags.items() if not k.startswith("aws:")}
-        return fetch()
+        tags = self.memo("tagged", self._load_tagged).get(arn)   # a lookup: every read of a plan asks
+        if tags is None:
+            return fetch()
+        return {k: v for k, v in tags.items() if not k.startswith("aws:")}
 
     def _load_tagged(self) -> dict:
         types = sorted({r.tagging_type for r in self.registry.all() if r.tagging_type})
