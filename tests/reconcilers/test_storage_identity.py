@@ -6,7 +6,14 @@ import json
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.grants import ACCESS_LEVELS, DYNAMODB_READ, DYNAMODB_WRITE, S3_OBJECT_READ, compile_grants, grant_target
+from provisioner.grants import (
+    ACCESS_LEVELS,
+    DYNAMODB_READ,
+    DYNAMODB_WRITE,
+    S3_OBJECT_READ,
+    compile_grants,
+    grant_target,
+)
 from provisioner.lint import parliament_findings
 from provisioner.reconcilers import default_registry
 from provisioner.spec.model import load_spec
