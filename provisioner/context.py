@@ -146,7 +146,8 @@ class Context:
         for page in paginator.paginate(
                 TagFilters=[{"Key": OWNER_PROJECT, "Values": [self.owner.project]},
                             {"Key": OWNER_ENVIRONMENT, "Values": [self.owner.environment]}],
-                ResourceTypeFilters=types):
+                ResourceTypeFilters=types,
+                ResourcesPerPage=100, TagsPerPage=500):   # the largest pages the API allows
             for item in page.get("ResourceTagMappingList", []):
                 tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
                 if self.owner.owns(tags):

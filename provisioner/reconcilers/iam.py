@@ -3,10 +3,13 @@ permissions boundary, session duration, tags. Discovered through IAM's own list 
 Resource Groups Tagging API does not cover IAM)."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import urllib.parse
 
-from provisioner.aws import is_not_found, unless_missing
+import botocore.exceptions
+
+from provisioner.aws import error_code, is_not_found, unless_missing
 from provisioner.grants import ACCESS_LEVELS, PREDICTABLE_ARNS, compile_grants, encryption_key, grant_target
 from provisioner.lint import lint_statements
 from provisioner.policy import canonical_policy, policy_json
@@ -130,38 +133,22 @@ class IamRoles(Reconciler):
 
     # --- read ---
     def read(self, node, ctx):
-        client = ctx.client("iam")
-        name = node.physical_name
-
-        def listed(operation, key):
-            return [item for page in client.get_paginator(operation).paginate(RoleName=name) for item in page[key]]
-
-        existing = unless_missing(client.get_role, *NOT_FOUND, RoleName=name)
-        if existing is None:
+        role = _account_role(ctx, node.physical_name)
+        if role is None:
             return None
-        role = existing["Role"]
-        found = ctx.concurrently({
-            "inline": lambda: listed("list_role_policies", "PolicyNames"),
-            "managed": lambda: listed("list_attached_role_policies", "AttachedPolicies"),
-        })
         tags = tags_from_list(role.get("Tags"))
-        documents = ctx.concurrently({
-            policy_name: lambda policy_name=policy_name: client.get_role_policy(
-                RoleName=name, PolicyName=policy_name)["PolicyDocument"]
-            for policy_name in found["inline"]})
-        inline = {policy_name: canonical_policy(_document(document)) for policy_name, document in documents.items()}
-        managed = [p["PolicyArn"] for p in found["managed"]]
         props = {
             "path": role["Path"],
             "description": role.get("Description", ""),
             "max_session_duration": role.get("MaxSessionDuration", 3600),
             "permissions_boundary": role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
             "trust_policy": canonical_policy(_document(role["AssumeRolePolicyDocument"])),
-            "inline_policies": inline,
-            "managed_policies": sorted(managed),
+            "inline_policies": {p["PolicyName"]: canonical_policy(_document(p["PolicyDocument"]))
+                                for p in role["RolePolicyList"]},
+            "managed_policies": sorted(p["PolicyArn"] for p in role["AttachedManagedPolicies"]),
             "tags": tags,
         }
-        return Observed(props, {"arn": role["Arn"], "name": name, "id": role["RoleId"]}, tags)
+        return Observed(props, {"arn": role["Arn"], "name": role["RoleName"], "id": role["RoleId"]}, tags)
 
     # --- write ---
     def create(self, node, desired, ctx):
@@ -218,28 +205,100 @@ class IamRoles(Reconciler):
     def delete(self, resource, ctx):
         client = ctx.client("iam")
         name = resource.physical_id
-        try:
-            for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
-                for policy_name in page["PolicyNames"]:
-                    client.delete_role_policy(RoleName=name, PolicyName=policy_name)
-            for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
-                for policy in page["AttachedPolicies"]:
-                    client.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-            for profile in client.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
-                client.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"],
-                                                         RoleName=name)
-            if client.get_role(RoleName=name)["Role"].get("PermissionsBoundary"):
-                client.delete_role_permissions_boundary(RoleName=name)
-            client.delete_role(RoleName=name)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
+        role = _account_role(ctx, name)
+        if role is not None:
+            try:
+                _delete_role(ctx, client, role)
+                return
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "DeleteConflict":
+                    raise
+            role = _fetch_role(ctx, client, name)   # attached to since this run listed it: look again
+            if role is not None:
+                _delete_role(ctx, client, role)
 
     def discover(self, ctx):
-        """Roles whose name carries the project prefix (or that the spec names), checked by their tags."""
+        """Roles whose name carries the project prefix (or that the spec names), checked by their tags,
+        which the run's account-wide role listing carries."""
+        roles, in_one_listing_only = _account_roles(ctx)
+        roles = {**roles, **{name: role for name in sorted(in_one_listing_only)
+                             if (role := _account_role(ctx, name)) is not None}}
+        return self.owned_among(ctx, [(name, role["Arn"]) for name, role in roles.items()],
+                                lambda name, _: tags_from_list(roles[name].get("Tags")))
+
+
+def _account_roles(ctx) -> dict:
+    """Every role of the account by name, listed once per run: GetAccountAuthorizationDetails gives each
+    role's trust policy, inline policies with their documents, managed policies, boundary, tags and
+    instance profiles; ListRoles adds the description and session duration it leaves out. Two paginated
+    passes (1,000 roles a page) instead of 3 + one per inline policy calls for every role read, and no
+    ListRoleTags per candidate in discovery. A role in only one of the two listings (created or deleted
+    between them) is left out here and fetched on its own by _account_role."""
+    def load():
         client = ctx.client("iam")
-        roles = [(role["RoleName"], role["Arn"]) for page in client.get_paginator("list_roles").paginate()
-                 for role in page["Roles"]]
-        # ListRoles carries no tags: one ListRoleTags per candidate
-        return self.owned_among(ctx, roles, lambda name, _: tags_from_list(
-            client.list_role_tags(RoleName=name).get("Tags")))
+
+        def listed(operation, key, **kwargs):
+            pages = client.get_paginator(operation).paginate(**kwargs, PaginationConfig={"PageSize": 1000})
+            return {role["RoleName"]: role for page in pages for role in page[key]}
+
+        with concurrent.futures.ThreadPoolExecutor(1) as beside:
+            summaries = beside.submit(listed, "list_roles", "Roles")
+            details = listed("get_account_authorization_details", "RoleDetailList", Filter=["Role"])
+            summaries = summaries.result()
+        return {name: {**summaries[name], **detail} for name, detail in details.items() if name in summaries}, \
+            set(details) ^ set(summaries)
+    return ctx.memo("iam_roles", load)
+
+
+def _account_role(ctx, name: str) -> dict | None:
+    roles, in_one_listing_only = _account_roles(ctx)
+    if name in in_one_listing_only:
+        return _fetch_role(ctx, ctx.client("iam"), name)
+    return roles.get(name)
+
+
+def _fetch_role(ctx, client, name: str) -> dict | None:
+    """One role in the shape of the account listing (a RoleDetail plus ListRoles' fields), read by name."""
+    def listed(operation, key):
+        return [item for page in client.get_paginator(operation).paginate(RoleName=name) for item in page[key]]
+
+    existing = unless_missing(client.get_role, *NOT_FOUND, RoleName=name)
+    if existing is None:
+        return None
+    try:
+        found = ctx.concurrently({
+            "inline": lambda: listed("list_role_policies", "PolicyNames"),
+            "managed": lambda: listed("list_attached_role_policies", "AttachedPolicies"),
+            "profiles": lambda: listed("list_instance_profiles_for_role", "InstanceProfiles"),
+        })
+        documents = ctx.concurrently({
+            policy_name: lambda policy_name=policy_name: client.get_role_policy(
+                RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+            for policy_name in found["inline"]})
+    except botocore.exceptions.ClientError as exc:
+        if is_not_found(exc, *NOT_FOUND):   # deleted meanwhile
+            return None
+        raise
+    return {**existing["Role"],
+            "RolePolicyList": [{"PolicyName": n, "PolicyDocument": d} for n, d in documents.items()],
+            "AttachedManagedPolicies": found["managed"], "InstanceProfileList": found["profiles"]}
+
+
+def _delete_role(ctx, client, role: dict) -> None:
+    """Take off what IAM wants gone before DeleteRole, then delete it; anything already gone is fine."""
+    name = role["RoleName"]
+    ctx.concurrently({   # independent of each other; IAM's write cap (aws.WRITE_CAPS) still holds
+        **{("inline", p["PolicyName"]): lambda p=p: unless_missing(
+            client.delete_role_policy, *NOT_FOUND, RoleName=name, PolicyName=p["PolicyName"])
+           for p in role["RolePolicyList"]},
+        **{("managed", p["PolicyArn"]): lambda p=p: unless_missing(
+            client.detach_role_policy, *NOT_FOUND, RoleName=name, PolicyArn=p["PolicyArn"])
+           for p in role["AttachedManagedPolicies"]},
+        **{("profile", p["InstanceProfileName"]): lambda p=p: unless_missing(
+            client.remove_role_from_instance_profile, *NOT_FOUND,
+            InstanceProfileName=p["InstanceProfileName"], RoleName=name)
+           for p in role.get("InstanceProfileList", [])},
+    })
+    if role.get("PermissionsBoundary"):
+        unless_missing(client.delete_role_permissions_boundary, *NOT_FOUND, RoleName=name)
+    unless_missing(client.delete_role, *NOT_FOUND, RoleName=name)
