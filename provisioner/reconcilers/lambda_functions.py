@@ -38,6 +38,11 @@ XRAY_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
 PUBLISHED = "$LATEST published"
 
 
+def unqualified(function_arn: str) -> str:
+    """arn:aws:lambda:REGION:ACCOUNT:function:NAME[:VERSION or ALIAS] -> the ARN without the qualifier."""
+    return ":".join(function_arn.split(":")[:7])
+
+
 def role_name(function: str) -> str:
     return f"{function}-role"
 
@@ -271,12 +276,12 @@ class LambdaFunctions(Reconciler):
         found = unless_missing(client.get_function, *NOT_FOUND, FunctionName=name)
         if found is None:
             return None
+        config = found["Configuration"]
         facets = ctx.concurrently({
-            "triggers": lambda: self._read_triggers(client, name),
+            "triggers": lambda: self._read_triggers(client, config["FunctionArn"], ctx),
             "async": lambda: self._read_async(client, name),
             "permissions": lambda: self._read_permissions(client, name),
         })
-        config = found["Configuration"]
         tags = found.get("Tags", {})
         warnings = []
         props = self._configuration(config)
@@ -326,25 +331,41 @@ class LambdaFunctions(Reconciler):
                 "on_failure": destinations.get("OnFailure", {}).get("Destination"),
                 "on_success": destinations.get("OnSuccess", {}).get("Destination")}
 
-    def _read_triggers(self, client, name) -> tuple[dict, dict]:
-        """Event source mappings by source ARN, and their UUIDs (what updates and deletes need)."""
+    def _read_triggers(self, client, function_arn, ctx) -> tuple[dict, dict]:
+        """Event source mappings by source ARN, and their UUIDs (what updates and deletes need).
+
+        Only the mappings of the function itself (its unqualified ARN), the ones this tool creates: a
+        mapping of one of its versions or of its alias is left out."""
         out, ids = {}, {}
-        for page in client.get_paginator("list_event_source_mappings").paginate(FunctionName=name):
-            for mapping in page["EventSourceMappings"]:
-                settings = {
-                    "batch_size": mapping.get("BatchSize"),
-                    "batching_window_seconds": mapping.get("MaximumBatchingWindowInSeconds", 0),
-                    "report_batch_item_failures": "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
-                    "enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
-                }
-                ids[mapping["EventSourceArn"]] = mapping["UUID"]
-                if ":sqs:" in mapping["EventSourceArn"]:
-                    settings["maximum_concurrency"] = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
-                else:
-                    settings.update(maximum_retry_attempts=mapping.get("MaximumRetryAttempts", -1),
-                                    bisect_on_error=mapping.get("BisectBatchOnFunctionError", False))
-                out[mapping["EventSourceArn"]] = settings
+        for mapping in self._mappings_by_function(client, ctx).get(unqualified(function_arn), []):
+            settings = {
+                "batch_size": mapping.get("BatchSize"),
+                "batching_window_seconds": mapping.get("MaximumBatchingWindowInSeconds", 0),
+                "report_batch_item_failures": "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+                "enabled": mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
+            }
+            ids[mapping["EventSourceArn"]] = mapping["UUID"]
+            if ":sqs:" in mapping["EventSourceArn"]:
+                settings["maximum_concurrency"] = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
+            else:
+                settings.update(maximum_retry_attempts=mapping.get("MaximumRetryAttempts", -1),
+                                bisect_on_error=mapping.get("BisectBatchOnFunctionError", False))
+            out[mapping["EventSourceArn"]] = settings
         return out, ids
+
+    @staticmethod
+    def _mappings_by_function(client, ctx) -> dict:
+        """{FunctionArn: [mapping]} of every event source mapping of the region, listed once per run: one
+        paginated listing instead of one ListEventSourceMappings per function."""
+        def list_all():
+            by_function: dict = {}
+            # AWS answers at most 100 mappings a page, whatever MaxItems asks
+            pages = client.get_paginator("list_event_source_mappings").paginate(PaginationConfig={"PageSize": 100})
+            for page in pages:
+                for mapping in page["EventSourceMappings"]:
+                    by_function.setdefault(mapping["FunctionArn"], []).append(mapping)
+            return by_function
+        return ctx.memo("event_source_mappings", list_all)
 
     def _read_permissions(self, client, name) -> dict:
         found = unless_missing(client.get_policy, *NOT_FOUND, FunctionName=name)

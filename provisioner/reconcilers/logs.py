@@ -52,8 +52,8 @@ class LogGroups(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("logs")
         name = node.physical_name
-        groups = client.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
-        group = next((g for g in groups if g["logGroupName"] == name), None)
+        prefix = self._listing_prefix(name, ctx)
+        group = ctx.memo(f"log_groups:{prefix}", lambda: self._groups_under(client, prefix)).get(name)
         if group is None:
             return None
         arn = self.arn(name, ctx)
@@ -66,6 +66,23 @@ class LogGroups(Reconciler):
             "tags": tags,
         }
         return Observed(props, {"arn": arn, "name": name}, tags)
+
+    @staticmethod
+    def _listing_prefix(name, ctx) -> str:
+        """The name up to and including the environment's name prefix ("/aws/lambda/shop-dev-worker" ->
+        "/aws/lambda/shop-dev-"): the log groups of one environment share a few such prefixes. A name
+        without it is its own prefix."""
+        environment = f"{ctx.owner.project}-{ctx.owner.environment}-"
+        at = name.find(environment)
+        return name if at < 0 else name[:at + len(environment)]
+
+    @staticmethod
+    def _groups_under(client, prefix) -> dict:
+        """{name: group} of every log group whose name starts with prefix: one paginated listing per
+        prefix and run instead of one DescribeLogGroups per log group."""
+        pages = client.get_paginator("describe_log_groups").paginate(
+            logGroupNamePrefix=prefix, PaginationConfig={"PageSize": 50})   # 50: the most the API allows
+        return {group["logGroupName"]: group for page in pages for group in page.get("logGroups", [])}
 
     def create(self, node, desired, ctx):
         client = ctx.client("logs")

@@ -165,6 +165,44 @@ def test_trigger_drift_is_detected_and_repaired(spec_path, engine, aws):
     assert not e.plan().has_changes
 
 
+TWO_CONSUMERS = """
+version: 1
+project: shop
+environment: dev
+sqs_queues:
+  orders: {}
+  refunds: {}
+lambda_functions:
+  orders:
+    code: code
+    handler: app.handler
+    alias: {name: live}
+    triggers:
+      - {sqs_queue: orders, batch_size: 5}
+  refunds:
+    code: code
+    handler: app.handler
+    triggers:
+      - {sqs_queue: refunds, batch_size: 7}
+"""
+
+
+def test_mappings_of_every_function_come_from_one_listing(write_spec, engine, aws, tmp_path):
+    write_code(tmp_path, {"app.py": HANDLER})
+    e = engine(write_spec(TWO_CONSUMERS))
+    e.apply()
+    lam = aws("lambda")
+    mapping, = lam.list_event_source_mappings(FunctionName="shop-dev-orders")["EventSourceMappings"]
+    lam.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=9)
+    # a mapping on the alias is not one of the function's own triggers (this tool creates none)
+    lam.create_event_source_mapping(FunctionName="shop-dev-orders:live", EventSourceArn=mapping["EventSourceArn"])
+    plan = e.plan()
+    assert e.calls.calls[("lambda", "ListEventSourceMappings")] == 1, e.calls.summary()
+    diffs = pending_diffs(plan, "lambda_functions.orders")
+    assert diffs == {"triggers.arn:aws:sqs:us-east-1:123456789012:shop-dev-orders.batch_size": (9, 5)}
+    assert "lambda_functions.refunds" not in {c.address for c in plan.pending}   # sees only its own mapping
+
+
 def test_alias_moved_out_of_band_is_drift(spec_path, engine, aws):
     e = engine(spec_path)
     e.apply()

@@ -53,7 +53,7 @@ def _configuration(desired, **changes):
 def _stub_read(stub, desired, provisioned, **changes):
     config = _configuration(desired, **changes)
     stub.add_response("get_function", {"Configuration": config, "Tags": desired["tags"]}, {"FunctionName": NAME})
-    stub.add_response("list_event_source_mappings", {"EventSourceMappings": []}, {"FunctionName": NAME})
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": []}, {"MaxItems": 100})
     stub.add_client_error("get_function_event_invoke_config", "ResourceNotFoundException", http_status_code=404)
     stub.add_client_error("get_policy", "ResourceNotFoundException", http_status_code=404)
     stub.add_response("get_alias", {"Name": "live", "FunctionVersion": "3", "AliasArn": f"{ARN}:live"},

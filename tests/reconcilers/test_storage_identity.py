@@ -17,6 +17,7 @@ from provisioner.grants import (
 from provisioner.lint import parliament_findings
 from provisioner.reconcilers import default_registry
 from provisioner.spec.model import load_spec
+from tests.reconcilers.helpers import pending, pending_diffs
 
 SPEC = """
 version: 1
@@ -138,6 +139,37 @@ def test_role_drift_is_detected_and_repaired(write_spec, engine, aws):
     aws("iam").update_role(RoleName="shop-dev-worker", MaxSessionDuration=7200)
     paths = {d.path for c in e.plan().pending for d in c.diffs}
     assert {"inline_policies.grants", "max_session_duration"} <= paths
+    e.apply()
+    assert not e.plan().has_changes
+
+
+LOG_GROUPS = """
+version: 1
+project: shop
+environment: dev
+log_groups:
+  app: {retention_days: 14}
+  audit: {retention_days: 30}
+  jobs: {retention_days: 7}
+  gone: {retention_days: 7}
+  legacy: {name: "legacy-{name}", retention_days: 7}
+"""
+
+
+def test_log_groups_are_read_with_one_listing_per_name_prefix(write_spec, engine, aws):
+    e = engine(write_spec(LOG_GROUPS))
+    e.apply()
+    logs = aws("logs")
+    logs.put_retention_policy(logGroupName="shop-dev-audit", retentionInDays=90)
+    logs.delete_log_group(logGroupName="shop-dev-gone")
+    logs.create_log_group(logGroupName="shop-dev-gone-archive")   # starts with the missing name: not it
+    plan = e.plan()
+    # one listing for "shop-dev-" (app, audit, jobs, gone), one for "legacy-legacy" (no environment prefix)
+    assert e.calls.calls[("logs", "DescribeLogGroups")] == 2, e.calls.summary()
+    changes = pending(plan)
+    assert {address: c.action for address, c in changes.items()} == {
+        "log_groups.audit": "update", "log_groups.gone": "create"}
+    assert pending_diffs(plan, "log_groups.audit") == {"retention_days": (90, 30)}
     e.apply()
     assert not e.plan().has_changes
 
