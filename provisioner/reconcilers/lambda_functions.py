@@ -421,15 +421,20 @@ class LambdaFunctions(Reconciler):
                              on_wait=lambda m: ctx.progress(node.address, "waiting for the new role"))(
             client.create_function)(**request)
         self._wait(client, "function_active_v2", name, node, ctx)
-        if desired["reserved_concurrency"] is not None:
-            client.put_function_concurrency(FunctionName=name,
-                                            ReservedConcurrentExecutions=desired["reserved_concurrency"])
-        if desired["async"]:
-            self._put_async(client, name, desired["async"])
-        for sid, permission in desired["permissions"].items():
-            self._add_permission(client, name, sid, permission)
-        for source, trigger in desired["triggers"].items():
-            self._create_trigger(client, name, source, trigger, desired, node, ctx)
+
+        def permissions():   # one after the other: each rewrites the function's one resource policy
+            for sid, permission in desired["permissions"].items():
+                self._add_permission(client, name, sid, permission)
+        ctx.concurrently({   # what CreateFunction does not take: independent settings of the new function
+            "permissions": permissions,
+            **({"concurrency": lambda: client.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=desired["reserved_concurrency"])}
+               if desired["reserved_concurrency"] is not None else {}),
+            **({"async": lambda: self._put_async(client, name, desired["async"])} if desired["async"] else {}),
+            **{("trigger", source): lambda source=source, trigger=trigger: self._create_trigger(
+                client, name, source, trigger, desired, node, ctx)
+               for source, trigger in desired["triggers"].items()},
+        })
         outputs = {"arn": created["FunctionArn"], "version": "$LATEST"}
         if desired["alias"]:
             outputs.update(self._publish(client, node, desired, None, ctx))

@@ -25,6 +25,7 @@ from provisioner.reconcilers.iam import strip_lint_keys
 from provisioner.spec.refs import Ref, Template
 
 NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
+CONCURRENT_UPDATE = ("OperationAborted",)   # "A conflicting conditional operation is currently in progress"
 TARGET_KINDS = {"sqs_queue": ("sqs_queues", "QueueConfigurations", "QueueArn"),
                 "sns_topic": ("sns_topics", "TopicConfigurations", "TopicArn"),
                 "function": ("lambda_functions", "LambdaFunctionConfigurations", "LambdaFunctionArn")}
@@ -302,46 +303,50 @@ class S3Buckets(Reconciler):
         return {}
 
     def _apply(self, node, desired, actual, fields, ctx):
+        """Write the settings in fields, each with its own call, all at the same time: they are independent
+        sub-resources of the bucket. S3 may answer OperationAborted to calls that race on one bucket: retried."""
         client = ctx.client("s3")
         name = node.physical_name
+        writes = {}
         if "public_access_block" in fields:
-            client.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-                key: desired["public_access_block"][field] for field, key in PUBLIC_ACCESS_BLOCK.items()})
+            writes["public_access_block"] = lambda: client.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration={
+                    key: desired["public_access_block"][field] for field, key in PUBLIC_ACCESS_BLOCK.items()})
         if "encryption" in fields:
             encryption = desired["encryption"]
             default = {"SSEAlgorithm": encryption["algorithm"]}
             if encryption["kms_key"]:
                 default["KMSMasterKeyID"] = encryption["kms_key"]
-            client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
-                "ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": encryption["bucket_key"]}]})
+            writes["encryption"] = lambda: client.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
+                    "ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": encryption["bucket_key"]}]})
         if "versioning" in fields:
-            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": desired["versioning"]})
+            writes["versioning"] = lambda: client.put_bucket_versioning(
+                Bucket=name, VersioningConfiguration={"Status": desired["versioning"]})
         if "lifecycle" in fields:
-            if desired["lifecycle"]:
-                client.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={
+            writes["lifecycle"] = (lambda: client.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={
                     "Rules": [self._lifecycle_rule(i, r) for i, r in desired["lifecycle"].items()]})
-            else:
-                client.delete_bucket_lifecycle(Bucket=name)
+            ) if desired["lifecycle"] else (lambda: client.delete_bucket_lifecycle(Bucket=name))
         if "cors" in fields:
-            if desired["cors"]:
-                client.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
-                    {k: v for k, v in {"AllowedOrigins": r["allowed_origins"], "AllowedMethods": r["allowed_methods"],
-                                       "AllowedHeaders": r["allowed_headers"], "ExposeHeaders": r["expose_headers"],
-                                       "MaxAgeSeconds": r["max_age_seconds"]}.items() if v not in (None, [])}
-                    for r in desired["cors"]]})
-            else:
-                client.delete_bucket_cors(Bucket=name)
+            writes["cors"] = (lambda: client.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
+                {k: v for k, v in {"AllowedOrigins": r["allowed_origins"], "AllowedMethods": r["allowed_methods"],
+                                   "AllowedHeaders": r["allowed_headers"], "ExposeHeaders": r["expose_headers"],
+                                   "MaxAgeSeconds": r["max_age_seconds"]}.items() if v not in (None, [])}
+                for r in desired["cors"]]})) if desired["cors"] else (lambda: client.delete_bucket_cors(Bucket=name))
         if "policy" in fields:
-            if desired["_policy_document"]:
-                client.put_bucket_policy(Bucket=name, Policy=policy_json(desired["_policy_document"]))
-            else:
-                client.delete_bucket_policy(Bucket=name)
+            writes["policy"] = (lambda: client.put_bucket_policy(
+                Bucket=name, Policy=policy_json(desired["_policy_document"]))
+            ) if desired["_policy_document"] else (lambda: client.delete_bucket_policy(Bucket=name))
         if "notifications" in fields:
-            self._put_notifications(client, name, desired, node, ctx)
+            writes["notifications"] = lambda: self._put_notifications(client, name, desired, node, ctx)
         if "tags" in fields and actual.props["tags"] != desired["tags"]:
-            client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_to_list(desired["tags"])})
-            if ctx.intents and not actual.props["tags"]:
-                ctx.intents.fulfilled(f"s3:{name}")
+            def retag():
+                client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_to_list(desired["tags"])})
+                if ctx.intents and not actual.props["tags"]:
+                    ctx.intents.fulfilled(f"s3:{name}")
+            writes["tags"] = retag
+        ctx.concurrently({facet: eventually(CONCURRENT_UPDATE, timeout=60)(write) for facet, write in writes.items()})
 
     def _lifecycle_rule(self, rule_id, rule):
         conditions = {}
