@@ -1,6 +1,8 @@
 """KMS keys: found by alias alias/{physical name} (and, for a half-created key, by ownership tags)."""
 from __future__ import annotations
 
+import botocore.exceptions
+
 from provisioner.aws import is_not_found, unless_missing
 from provisioner.errors import NotEmulated
 from provisioner.policy import canonical_policy, policy_json
@@ -178,22 +180,33 @@ class KmsKeys(Reconciler):
     def delete(self, resource: OwnedResource, ctx):
         client = ctx.client("kms")
         key_id = resource.physical_id
-        found = unless_missing(client.describe_key, "NotFoundException", KeyId=key_id)
-        if found is None or found["KeyMetadata"]["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+        try:
+            found = ctx.concurrently({
+                "key": lambda: client.describe_key(KeyId=key_id)["KeyMetadata"],
+                "tags": lambda: client.list_resource_tags(KeyId=key_id).get("Tags"),
+                "aliases": lambda: client.list_aliases(KeyId=key_id).get("Aliases", []),
+            })
+        except botocore.exceptions.ClientError as exc:
+            if is_not_found(exc, "NotFoundException"):
+                return
+            raise
+        if found["key"]["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
             return
-        tags = tags_from_list(client.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
-        for alias in client.list_aliases(KeyId=key_id).get("Aliases", []):
-            client.delete_alias(AliasName=alias["AliasName"])
-        window = max(MIN_WINDOW, int(tags.get(WINDOW_TAG, MIN_WINDOW)))
-        client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=window)
+        window = max(MIN_WINDOW, int(tags_from_list(found["tags"], "TagKey", "TagValue").get(WINDOW_TAG, MIN_WINDOW)))
+        ctx.concurrently({
+            **{alias["AliasName"]: lambda alias=alias: unless_missing(
+                client.delete_alias, "NotFoundException", AliasName=alias["AliasName"])
+               for alias in found["aliases"]},
+            "schedule": lambda: client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=window),
+        })
 
     def discover(self, ctx):
         """Keys tagged as ours, except those already scheduled for deletion (a destroyed key)."""
         client = ctx.client("kms")
-        owned = []
-        for arn, tags in ctx.tagged_resources(self.matches_arn):
-            key_id = arn.rsplit("/", 1)[-1]
-            found = unless_missing(client.describe_key, "NotFoundException", KeyId=key_id)
-            if found and found["KeyMetadata"]["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
-                owned.append(OwnedResource.from_tags(self.kind, tags, key_id, arn))
-        return owned
+        tagged = dict(ctx.tagged_resources(self.matches_arn))
+        described = ctx.concurrently({arn: lambda arn=arn: unless_missing(
+            client.describe_key, "NotFoundException", KeyId=arn.rsplit("/", 1)[-1]) for arn in tagged})
+        return [OwnedResource.from_tags(self.kind, tags, arn.rsplit("/", 1)[-1], arn)
+                for arn, tags in tagged.items()
+                if described[arn] and described[arn]["KeyMetadata"]["KeyState"] not in (
+                    "PendingDeletion", "PendingReplicaDeletion")]

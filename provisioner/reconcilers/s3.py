@@ -414,10 +414,17 @@ class S3Buckets(Reconciler):
         client = ctx.client("s3")
         name = resource.physical_id
         try:
-            # Emptying must not send ObjectRemoved events to targets that are being destroyed too.
-            client.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={})
-            client.delete_bucket_policy(Bucket=name)
-            self._empty(client, name)
+            # Emptying must not send ObjectRemoved events to targets that are being destroyed too, nor be
+            # refused by the bucket's policy: both go first; whether there is anything to empty is asked
+            # meanwhile, so an empty bucket takes two rounds of calls.
+            first = ctx.concurrently({
+                "notifications": lambda: client.put_bucket_notification_configuration(
+                    Bucket=name, NotificationConfiguration={}),
+                "policy": lambda: client.delete_bucket_policy(Bucket=name),
+                "objects": lambda: client.list_object_versions(Bucket=name, MaxKeys=1),
+            })
+            if first["objects"].get("Versions") or first["objects"].get("DeleteMarkers"):
+                self._empty(client, name)
             client.delete_bucket(Bucket=name)
         except Exception as exc:
             if not is_not_found(exc, *NO_BUCKET):
