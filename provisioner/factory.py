@@ -49,7 +49,9 @@ class Factory:
         used = {n.kind for n in spec.nodes.values()} if spec is not None else set(self.registry.kinds())
         # the spec's kinds, and those discovered with their own service's list call
         services = {r.service for r in self.registry.all() if r.kind in used or r.tagging_type is None}
-        aws.warm_up(services | {"resourcegroupstaggingapi"}, account=spec is not None and spec.needs_account)
+        # discovery's listing first, then the spec's services in the order of their kinds
+        order = ["resourcegroupstaggingapi"] + [r.service for r in self.registry.all() if r.service in services]
+        aws.warm_up(list(dict.fromkeys(order)), account=spec is not None and spec.needs_account)
         if spec is not None and spec.needs_account:
             spec.bind_account(aws.account_id)
         return Context(aws, Owner(project, environment), self.registry, spec=spec,
