@@ -209,20 +209,23 @@ class ApiGateways(Reconciler):
         api_id = api["id"]
         warnings: list = []
         stage_name = node.props["stage"]["name"]
+        # one round after the lookup: the resources with their methods embedded (no GetMethod per route),
+        # and the API's deployments listed rather than the stage's one fetched after GetStage
         first = ctx.concurrently({
             "stage": lambda: self._get_stage(client, api_id, stage_name),
             "resources": lambda: self._resources(client, api_id),
+            "deployments": lambda: {d["id"]: d for page in client.get_paginator("get_deployments").paginate(
+                restApiId=api_id, PaginationConfig={"PageSize": 500}) for d in page["items"]},
             "usage_plan": lambda: self._read_plan(client, node),
         })
         stage = first["stage"]
-        methods = {f"{method} {resource['path']}": (resource["id"], method) for resource in first["resources"]
-                   for method in resource.get("resourceMethods", {})}
-        calls = {("method", route): lambda ids=ids: client.get_method(
-            restApiId=api_id, resourceId=ids[0], httpMethod=ids[1]) for route, ids in methods.items()}
+        methods = {f"{method} {resource['path']}": found for resource in first["resources"]
+                   for method, found in resource.get("resourceMethods", {}).items()}
+        deployment = None
         if stage and stage.get("deploymentId"):
-            calls[("deployment",)] = lambda: client.get_deployment(restApiId=api_id, deploymentId=stage["deploymentId"])
-        second = ctx.concurrently(calls)
-        deployment = second[("deployment",)].get("description", "") if ("deployment",) in second else None
+            found = first["deployments"].get(stage["deploymentId"]) or client.get_deployment(   # made meanwhile
+                restApiId=api_id, deploymentId=stage["deploymentId"])
+            deployment = found.get("description", "")
         props = {
             "description": api.get("description", ""),
             "endpoint_type": (api.get("endpointConfiguration", {}).get("types") or ["EDGE"])[0],
@@ -230,7 +233,7 @@ class ApiGateways(Reconciler):
                 sorted(api.get("binaryMediaTypes", [])), node.props["binary_media_types"], ctx, warnings,
                 "binary_media_types", "GetRestApi has no binaryMediaTypes"),
             "minimum_compression_size": api.get("minimumCompressionSize"),
-            "routes": self._routes({key[1]: found for key, found in second.items() if key[0] == "method"}),
+            "routes": self._routes(methods),
             "deployment": deployment,
             "stage": self._stage_props(stage, stage_name) if stage else None,
             "method_settings": self._read_settings(stage, node) if stage else {},
@@ -316,13 +319,13 @@ class ApiGateways(Reconciler):
 
     def _resources(self, client, api_id) -> list[dict]:
         items = []
-        for page in client.get_paginator("get_resources").paginate(restApiId=api_id):
+        for page in client.get_paginator("get_resources").paginate(restApiId=api_id, embed=["methods"]):
             items.extend(page["items"])
         return items
 
     @staticmethod
     def _routes(methods: dict) -> dict:
-        """"METHOD /path" -> its managed settings, from the GetMethod answers."""
+        """"METHOD /path" -> its managed settings, from the methods GetResources embeds."""
         routes = {}
         for route, found in sorted(methods.items()):
             integration = found.get("methodIntegration", {})
