@@ -16,7 +16,11 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The package is installed editable, so pip compiles none of its modules; where PYTHONDONTWRITEBYTECODE
+# is set (CI images often set it) Python never caches them either and every CLI run would compile the
+# whole package again (about 0.15 s). compileall writes the bytecode (it skips what is up to date).
 install: $(STAMP)
+	@$(PY) -m compileall -q provisioner
 
 test: install
 	$(PY) -m pytest -q -n auto tests

@@ -42,6 +42,7 @@ bench/results.json with the latency, date and machine. Exit code 1 only if a CLI
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime
 import json
 import os
@@ -313,6 +314,7 @@ def main() -> int:
         print("the provisioner console script is not installed (make install)", file=sys.stderr)
         return 1
 
+    compileall.compile_dir(ROOT / "provisioner", quiet=1)   # as `make install` does (see the Makefile)
     workdir = Path(tempfile.mkdtemp(prefix="provisioner-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(CREDENTIALS, PROVISIONER_STATE_DIR=str(workdir / "state"))
