@@ -88,6 +88,7 @@ class Aws(ArnBuilder):
         self._clients: dict = {}
         self._lock = threading.Lock()
         self._account_id: str | None = None
+        self._not_emulated: set = set()   # (service, operation) the endpoint answered as unimplemented
 
     @property
     def emulated(self) -> bool:
@@ -105,9 +106,26 @@ class Aws(ArnBuilder):
                 if service in WRITE_CAPS:
                     _cap_writes(client, threading.BoundedSemaphore(WRITE_CAPS[service]))
                 if self.emulated:
-                    client.meta.events.register_first("needs-retry", _raise_not_emulated)
+                    client.meta.events.register_first("needs-retry", self._raise_not_emulated)
+                    client.meta.events.register_first("before-call", self._skip_not_emulated)
                 self._clients[service] = client
             return self._clients[service]
+
+    def _raise_not_emulated(self, response=None, operation=None, **kwargs):
+        """An emulator answers an API it lacks with an HTML 404/500/501 page: never retry that, and do not
+        ask again in this run (a table's every read would)."""
+        if not response or response[0] is None:
+            return None
+        http = response[0]
+        if http.status_code in (404, 500, 501) and "text/html" in http.headers.get("content-type", ""):
+            if operation is not None:
+                self._not_emulated.add((operation.service_model.service_name, operation.name))
+            raise NotEmulated(operation.name if operation is not None else "operation")
+        return None
+
+    def _skip_not_emulated(self, model, **kwargs):
+        if (model.service_model.service_name, model.name) in self._not_emulated:
+            raise NotEmulated(model.name)
 
     def _count(self, model, **kwargs):
         self.counter.record(model.service_model.service_name, model.name)
@@ -148,16 +166,6 @@ class OfflineAws(ArnBuilder):
 # An API the endpoint lacks: an emulator's HTML error page (NotEmulated), or moto's in-process mock,
 # which raises NotImplementedError from the call itself. Real AWS raises neither.
 NOT_EMULATED = (NotEmulated, NotImplementedError)
-
-
-def _raise_not_emulated(response=None, operation=None, **kwargs):
-    """An emulator answers an API it lacks with an HTML 404/500/501 page: never retry that."""
-    if not response or response[0] is None:
-        return None
-    http = response[0]
-    if http.status_code in (404, 500, 501) and "text/html" in http.headers.get("content-type", ""):
-        raise NotEmulated(operation.name if operation is not None else "operation")
-    return None
 
 
 def is_not_emulated(exc: BaseException) -> bool:
