@@ -124,6 +124,52 @@ def _yaml_diagnostic(file: str, exc: yaml.YAMLError) -> Diagnostic:
     return Diagnostic(file, line, "", f"invalid YAML: {message}")
 
 
+def _compose(file: str, source: str):
+    """The root node composed by PyYAML's pure-Python loader, whose errors become diagnostics."""
+    loader = yaml.SafeLoader(source)
+    try:
+        return loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise SpecError([_yaml_diagnostic(file, exc)]) from exc
+    except RecursionError as exc:   # PyYAML composes recursively: thousands of levels exhaust the stack
+        raise SpecError([Diagnostic(file, loader.line + 1, "",
+                                    f"document is nested deeper than {MAX_DEPTH} levels")]) from exc
+    finally:
+        loader.dispose()
+
+
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _compose_fast(source: str):
+    """The root node composed by libyaml (tens of times faster than PyYAML's pure-Python parser), or None
+    when the pure-Python loader must do it: libyaml is missing, the document is not valid YAML (PyYAML
+    words the error and its line), it is empty, or it nests deeper than MAX_DEPTH (libyaml composes
+    recursively in C, beyond the reach of Python's recursion limit)."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is None:
+        return None
+    try:
+        scanner = fast(source)
+        try:
+            depth = 0
+            while scanner.check_event():
+                event = scanner.get_event()
+                depth += isinstance(event, _OPEN) - isinstance(event, _CLOSE)
+                if depth > MAX_DEPTH:
+                    return None
+        finally:
+            scanner.dispose()
+        loader = fast(source)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError:
+        return None
+
+
 def load_document(file: str, text: str | bytes | None = None) -> Document:
     """Load a YAML spec from file (or from text) into a Document; raise SpecError on any problem."""
     try:
@@ -141,16 +187,9 @@ def load_document(file: str, text: str | bytes | None = None) -> Document:
     except UnicodeDecodeError as exc:
         line = text[: exc.start].count(b"\n") + 1
         raise SpecError([Diagnostic(file, line, "", "spec is not valid UTF-8")]) from exc
-    loader = yaml.SafeLoader(source)
-    try:
-        root = loader.get_single_node()
-    except yaml.YAMLError as exc:
-        raise SpecError([_yaml_diagnostic(file, exc)]) from exc
-    except RecursionError as exc:   # PyYAML composes recursively: thousands of levels exhaust the stack
-        raise SpecError([Diagnostic(file, loader.line + 1, "",
-                                    f"document is nested deeper than {MAX_DEPTH} levels")]) from exc
-    finally:
-        loader.dispose()
+    root = _compose_fast(source)
+    if root is None:
+        root = _compose(file, source)
     if root is None:
         raise SpecError([Diagnostic(file, 1, "", "spec is empty")])
     converter = _Converter(file)

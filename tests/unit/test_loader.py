@@ -249,3 +249,32 @@ def errors_from_file(path):
     with pytest.raises(SpecError) as caught:
         load_document(str(path))
     return caught.value.diagnostics
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+YAML_FILES = sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("tests/fixtures/**/*.yaml")])
+
+
+def _outcome(path):
+    try:
+        document = load_document(str(path))
+        return document.data, document.lines
+    except SpecError as exc:
+        return [str(d) for d in exc.diagnostics]
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_libyaml_and_pure_python_loading_agree(path, monkeypatch):
+    fast = _outcome(path)
+    monkeypatch.delattr(loader.yaml, "CSafeLoader")
+    assert _outcome(path) == fast
+
+
+def test_libyaml_is_used_when_present_and_deep_nesting_goes_to_the_checked_path():
+    import yaml
+    assert hasattr(yaml, "CSafeLoader")
+    assert loader._compose_fast("a: {b: [1, 2]}\n") is not None
+    assert loader._compose_fast("a: " + "[" * (loader.MAX_DEPTH + 1) + "]" * (loader.MAX_DEPTH + 1) + "\n") is None
+    assert loader._compose_fast("a: [1\n") is None   # invalid: PyYAML words the error
+    text = "a: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert "nested deeper than" in str(errors(text)[0])
