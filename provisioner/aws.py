@@ -1,4 +1,4 @@
-"""boto3 session and clients: region/profile/endpoint, retry configuration, API-call counting,
+"""The botocore session and clients: region/profile/endpoint, retry configuration, API-call counting,
 "not emulated" detection, and the one tenacity policy for eventual consistency."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import collections
 import os
 import threading
 
-import boto3
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
@@ -79,7 +79,12 @@ class Aws(ArnBuilder):
         self.region = region
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         self.counter = CallCounter()
-        self._session = boto3.session.Session(profile_name=profile, region_name=region, **(credentials or {}))
+        # a botocore session, not boto3's: boto3 adds nothing clients need here, and importing it (with
+        # s3transfer) costs every run tens of milliseconds
+        self._session = botocore.session.Session(profile=profile)
+        if credentials:
+            self._session.set_credentials(credentials["aws_access_key_id"], credentials["aws_secret_access_key"],
+                                          credentials.get("aws_session_token"))
         max_attempts = int(os.environ.get("PROVISIONER_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
         self._config = Config(
             retries={"mode": "standard", "max_attempts": max_attempts},
@@ -101,7 +106,8 @@ class Aws(ArnBuilder):
             return found
         with self._lock:
             if service not in self._clients:
-                client = self._session.client(service, endpoint_url=self.endpoint_url, config=self._config)
+                client = self._session.create_client(service, region_name=self.region, endpoint_url=self.endpoint_url,
+                                                     config=self._config)
                 client.meta.events.register("before-call", self._count)
                 if service in WRITE_CAPS:
                     _cap_writes(client, threading.BoundedSemaphore(WRITE_CAPS[service]))
@@ -134,7 +140,7 @@ class Aws(ArnBuilder):
         """Builds the clients a run will use (tens of ms of CPU each, a few hundred for a dozen) in a
         background thread, in the order given, while the account id is asked for and then while the first
         calls are waiting for AWS; a call whose client is not built yet builds it itself. One at a time
-        (the lock): a boto3 session is not safe for concurrent client creation."""
+        (the lock): a botocore session is not safe for concurrent client creation."""
         self.client("sts")
         threading.Thread(target=lambda: [self.client(s) for s in services], name="clients", daemon=True).start()
         if account:
@@ -148,7 +154,9 @@ class Aws(ArnBuilder):
 
     @property
     def partition(self) -> str:
-        return self._session.get_partition_for_region(self.region) if self.region else "aws"
+        if not self.region:
+            return "aws"
+        return self._session.get_component("endpoint_resolver").get_partition_for_region(self.region)
 
 
 
