@@ -92,14 +92,34 @@ def test_provisioned_quartet(aws, write_spec, engine):
 
 
 def test_contributor_insights_not_emulated_is_warned_not_compared(aws, write_spec, engine):
-    """moto in-process lacks Describe/UpdateContributorInsights: the tool says so instead of failing."""
+    """moto in-process lacks List/UpdateContributorInsights: the tool says so instead of failing."""
     eng = engine(write_spec(SPEC + "        contributor_insights: true\n"))
     eng.apply()
     plan = eng.plan()
     assert not plan.has_changes
     assert any("contributor_insights: not emulated" in w for w in plan.warnings), plan.warnings
     with pytest.raises(NotImplementedError):     # if moto learns the API, this test must be revisited
-        aws("dynamodb").describe_contributor_insights(TableName=NAME)
+        aws("dynamodb").list_contributor_insights()
+
+
+def test_contributor_insights_of_every_table_come_from_one_paginated_listing():
+    """On AWS: tables whose insights are on, across pages; index entries and other states are not the table's."""
+    import botocore.session
+    from botocore.stub import Stubber
+
+    from provisioner.reconcilers.dynamodb import _tables_with_insights
+    client = botocore.session.get_session().create_client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    with Stubber(client) as stub:
+        stub.add_response("list_contributor_insights", {"ContributorInsightsSummaries": [
+            {"TableName": "aaa", "ContributorInsightsStatus": "ENABLED"},
+            {"TableName": "bbb", "IndexName": "by-day", "ContributorInsightsStatus": "ENABLED"},
+            {"TableName": "ccc", "ContributorInsightsStatus": "DISABLED"}], "NextToken": "t1"}, {"MaxResults": 100})
+        stub.add_response("list_contributor_insights", {"ContributorInsightsSummaries": [
+            {"TableName": "ddd", "ContributorInsightsStatus": "ENABLING"},
+            {"TableName": "eee", "ContributorInsightsStatus": "FAILED"}]}, {"MaxResults": 100, "NextToken": "t1"})
+        assert _tables_with_insights(client) == {"aaa", "ddd"}
+        stub.assert_no_pending_responses()
 
 
 def test_pitr_disabled_is_repaired(applied):
