@@ -16,11 +16,25 @@ from tests.e2e.conftest import CLI, ROOT, owned_arns
 SPEC = ROOT / "specs" / "market-data.yaml"
 
 
+def _proxy(endpoint, latency):
+    proxy = LatencyProxy(int(endpoint.rsplit(":", 1)[1]), latency=latency)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    return proxy
+
+
 @pytest.fixture
 def slow(endpoint):
     """50 ms per call, so that an apply of market-data takes seconds and can be interrupted midway."""
-    proxy = LatencyProxy(int(endpoint.rsplit(":", 1)[1]), latency=0.05)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy = _proxy(endpoint, 0.05)
+    yield proxy
+    proxy.shutdown()
+    proxy.server_close()
+
+
+@pytest.fixture
+def slower(endpoint):
+    """0.5 s per call: the calls in flight when the first Ctrl-C comes are still in flight at the second."""
+    proxy = _proxy(endpoint, 0.5)
     yield proxy
     proxy.shutdown()
     proxy.server_close()
@@ -63,8 +77,8 @@ def test_interrupted_apply_stops_cleanly_and_a_rerun_converges(slow, cli, boto, 
     assert owned_arns(boto, "market-data", "dev") == []
 
 
-def test_second_ctrl_c_aborts_at_once_and_unlock_then_apply_converges(slow, cli, boto, tmp_path):
-    code, out, err = _interrupt_once_started(_start(slow, tmp_path, "apply", SPEC, "--yes"), signal.SIGINT, 2)
+def test_second_ctrl_c_aborts_at_once_and_unlock_then_apply_converges(slower, cli, boto, tmp_path):
+    code, out, err = _interrupt_once_started(_start(slower, tmp_path, "apply", SPEC, "--yes"), signal.SIGINT, 2)
     assert code == 130, (out, err)
     assert "aborted: calls in flight may have completed" in err
     assert cli("apply", SPEC, "--yes").code == 1   # the aborted run still holds the lock
