@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import functools
 import json
 import os
@@ -118,11 +119,11 @@ def validate(spec, environment):
 
 
 def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False, spec=None,
-          lock=None):
+          lock=None, ctx=None):
     spec = spec or factory.load_spec(spec_path, environment)
     _print_warnings(spec)
-    ctx = factory.context(spec.project, spec.environment, spec, allow_data_loss=allow_data_loss,
-                          parallelism=parallelism)
+    ctx = ctx or factory.context(spec.project, spec.environment, spec, allow_data_loss=allow_data_loss,
+                                 parallelism=parallelism)
     ctx.intents = lock
     ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
     plan = factory.planner(ctx).plan(spec)
@@ -243,19 +244,24 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
     """
     factory = _factory()
     loaded = factory.load_spec(spec, environment)
-    with _locked(factory, loaded.project, loaded.environment, factory.region_for(loaded), "apply",
-                 lock_timeout) as lock:
-        _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock)
+    with concurrent.futures.ThreadPoolExecutor(1) as beside:
+        context = beside.submit(factory.context, loaded.project, loaded.environment, loaded,
+                                allow_data_loss=allow_data_loss, parallelism=parallelism)
+        with _locked(factory, loaded.project, loaded.environment, factory.region_for(loaded), "apply",
+                     lock_timeout) as lock:
+            _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock, context.result())
 
 
 def _locked(factory, project, environment, region, command, timeout):
+    """The environment's lock. Callers make the run's context (account id, clients: no write) beside it."""
     lock = factory.lock(project, environment, region, command)
     lock.acquire(timeout, on_wait=lambda message: _err(f"  .. waiting: {message}"))
     return lock
 
 
-def _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock):
-    _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded, lock=lock)
+def _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock, ctx):
+    _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded, lock=lock,
+                         ctx=ctx)
     if output == "text" or plan.has_changes:
         _err(plan_text(plan, _style())) if output == "json" else click.echo(plan_text(plan, _style()))
     if plan.blocked:
@@ -294,14 +300,16 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
         raise click.UsageError("give a SPEC, or both --project and --environment")
     if dry_run:
         intents = factory.lock(project, environment, factory.region_for(loaded), "destroy")   # read only
-        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output, intents)
+        ctx = factory.context(project, environment, loaded, parallelism=parallelism)
+        _destroy(factory, ctx, project, environment, dry_run, yes, output, intents)
         return
-    with _locked(factory, project, environment, factory.region_for(loaded), "destroy", lock_timeout) as lock:
-        _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output, lock)
+    with concurrent.futures.ThreadPoolExecutor(1) as beside:
+        context = beside.submit(factory.context, project, environment, loaded, parallelism=parallelism)
+        with _locked(factory, project, environment, factory.region_for(loaded), "destroy", lock_timeout) as lock:
+            _destroy(factory, context.result(), project, environment, dry_run, yes, output, lock)
 
 
-def _destroy(factory, loaded, project, environment, dry_run, yes, parallelism, output, lock):
-    ctx = factory.context(project, environment, loaded, parallelism=parallelism)
+def _destroy(factory, ctx, project, environment, dry_run, yes, output, lock):
     ctx.intents = lock
     ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
     planner = factory.planner(ctx)

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -103,16 +104,20 @@ def _wait_until_listening(process, port: int) -> None:
         raise EmulatorUnavailable(f"the emulator did not listen on 127.0.0.1:{port} within 30 s") from exc
 
 
+_starting = threading.Lock()   # a run asks from two threads at once (the lock's client and the run's)
+
+
 def ensure_running() -> str:
     """Endpoint URL of the embedded emulator, starting it in the background if none is running."""
-    running = status()
-    if running:
-        return running["endpoint_url"]
-    folder = state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    process = start_server(log_path=folder / "moto.log")
-    _state_file().write_text(json.dumps({"port": process.port, "pid": process.pid, "started": time.time()}))
-    return f"http://127.0.0.1:{process.port}"
+    with _starting:
+        running = status()
+        if running:
+            return running["endpoint_url"]
+        folder = state_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        process = start_server(log_path=folder / "moto.log")
+        _state_file().write_text(json.dumps({"port": process.port, "pid": process.pid, "started": time.time()}))
+        return f"http://127.0.0.1:{process.port}"
 
 
 def stop() -> bool:
