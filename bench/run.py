@@ -185,7 +185,27 @@ def check(step: str, result: dict, expected_code: int, drifted: str) -> tuple[di
 
 
 def run_spec(label: str, units: int | None, spec: Path, drift: tuple[str, str], parallelism: int | None,
-             moto_url: str, proxy: LatencyProxy, env: dict, workdir: Path) -> list[dict]:
+             moto_url: str, proxy: LatencyProxy, env: dict, workdir: Path, repeat: int = 1) -> list[dict]:
+    """The five steps `repeat` times (each from a reset emulator); each step's row is the run with the
+    median seconds, with every run's seconds in "seconds_runs"."""
+    runs = [run_steps(label, units, spec, drift, parallelism, moto_url, proxy, env, workdir)
+            for _ in range(repeat)]
+    rows = []
+    for attempts in zip(*runs, strict=True):
+        failed = [row for row in attempts if row["problem"]]
+        chosen = failed[0] if failed else sorted(attempts, key=lambda r: r["seconds"])[len(attempts) // 2]
+        row = {**{k: v for k, v in chosen.items() if k != "stderr_tail"},
+               "seconds_runs": [r["seconds"] for r in attempts]}
+        rows.append(row)
+        print_row(row)
+        if row["problem"]:
+            print(f"    !! {row['problem']}\n    stderr (last lines):",
+                  *("      " + line for line in chosen["stderr_tail"]), sep="\n", flush=True)
+    return rows
+
+
+def run_steps(label: str, units: int | None, spec: Path, drift: tuple[str, str], parallelism: int | None,
+              moto_url: str, proxy: LatencyProxy, env: dict, workdir: Path) -> list[dict]:
     """The five steps on one spec at one parallelism (None: the CLI default, no flag).
     drift: (logical name, physical name) of the function changed out of band."""
     reset(moto_url)
@@ -218,11 +238,7 @@ def run_spec(label: str, units: int | None, spec: Path, drift: tuple[str, str], 
             {k: output.get(k) for k in ("created", "updated", "replaced", "deleted")},
             "by_operation": calls.get("by_operation", {}),
         })
-        print_row(rows[-1])
-        if problem:
-            tail = result["stderr"].strip().splitlines()[-15:]
-            print(f"    !! {problem}\n    stderr (last lines):", *("      " + line for line in tail),
-                  sep="\n", flush=True)
+        rows[-1]["stderr_tail"] = result["stderr"].strip().splitlines()[-15:] if problem else []
     return rows
 
 
@@ -301,6 +317,8 @@ def main() -> int:
     parser.add_argument("--serial-up-to", type=int, default=1, metavar="N",
                         help="also run at --parallelism 1: market-data and the generated specs of at most N "
                              "units (default 1; 0: market-data only; -1: none)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="run every spec x parallelism K times and report each step's median (default 1)")
     parser.add_argument("--no-market-data", action="store_true", help="skip specs/market-data.yaml")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json",
                         help="results file (default bench/results.json)")
@@ -350,7 +368,8 @@ def main() -> int:
     try:
         for label, units, spec, drift, flags in runs:
             for parallelism in flags:
-                rows += run_spec(label, units, spec, drift, parallelism, moto_url, proxy, env, workdir)
+                rows += run_spec(label, units, spec, drift, parallelism, moto_url, proxy, env, workdir,
+                                 options.repeat)
     finally:
         proxy.shutdown()
         proxy.server_close()
@@ -370,6 +389,7 @@ def main() -> int:
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "latency_ms": options.latency_ms,
+        "repeat": options.repeat,
         "provisioner_version": __version__,
         "default_parallelism": DEFAULT_PARALLELISM,
         "machine": {"python": platform.python_version(), "implementation": platform.python_implementation(),
