@@ -205,14 +205,14 @@ class IamRoles(Reconciler):
     def delete(self, resource, ctx):
         client = ctx.client("iam")
         name = resource.physical_id
-        role = _account_role(ctx, name)
-        if role is not None:
-            try:
-                _delete_role(ctx, client, role)
-                return
-            except botocore.exceptions.ClientError as exc:
-                if error_code(exc) != "DeleteConflict":
-                    raise
+        role = _account_role(ctx, name) or _fetch_role(ctx, client, name)   # made after this run listed roles
+        if role is None:
+            return
+        try:
+            _delete_role(ctx, client, role)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "DeleteConflict":
+                raise
             role = _fetch_role(ctx, client, name)   # attached to since this run listed it: look again
             if role is not None:
                 _delete_role(ctx, client, role)
@@ -227,7 +227,7 @@ class IamRoles(Reconciler):
                                 lambda name, _: tags_from_list(roles[name].get("Tags")))
 
 
-def _account_roles(ctx) -> dict:
+def _account_roles(ctx) -> tuple[dict, set]:
     """Every role of the account by name, listed once per run: GetAccountAuthorizationDetails gives each
     role's trust policy, inline policies with their documents, managed policies, boundary, tags and
     instance profiles; ListRoles adds the description and session duration it leaves out. Two paginated
