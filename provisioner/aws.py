@@ -190,7 +190,14 @@ class Aws(ArnBuilder):
         calls are waiting for AWS; a call whose client is not built yet builds it itself. One at a time
         (the lock): a botocore session is not safe for concurrent client creation."""
         self.client("sts")
-        threading.Thread(target=lambda: [self.client(s) for s in services], name="clients", daemon=True).start()
+
+        def build():
+            for service in services:
+                try:
+                    self.client(service)
+                except Exception:  # noqa: BLE001 - the call needing that client builds it again and reports
+                    pass
+        threading.Thread(target=build, name="clients", daemon=True).start()
         if account:
             self.account_id   # noqa: B018 - fetched now, on the caller's thread
 
