@@ -210,7 +210,9 @@ class LambdaFunctions(Reconciler):
 
     def desired(self, node, ctx):
         props = node.props
-        package = self.package(node, ctx.spec)
+        # functions sharing a code folder share its package: the folder is read and hashed once per run
+        package = ctx.memo(f"package:{props['code']}:{props['architecture']}:{props['runtime']}",
+                           lambda: self.package(node, ctx.spec))
         alias = props.get("alias")
         async_config = props.get("async")
         return {
