@@ -2,6 +2,7 @@
 (misspelled actions, unknown services, actions on the wrong resource type)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -117,14 +118,18 @@ def parliament_findings(document: dict, spec, registry) -> list:
     return out
 
 
+@functools.cache
+def _parliament_version() -> str:
+    from importlib.metadata import version
+    return version("parliament")   # reads the package's metadata from disk: once per process
+
+
 def _parliament_issues(policy: str) -> list:
     """Parliament's hard errors for one policy text, kept on disk by content: importing parliament and its
     IAM definitions costs a third of a second, and the same statements are linted on every run."""
-    from importlib.metadata import version
-
     from provisioner.packaging import cache_root
 
-    key = hashlib.sha256(f"{version('parliament')}\n{policy}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_parliament_version()}\n{policy}".encode()).hexdigest()
     cached = cache_root() / "lint" / f"{key}.json"
     try:
         return json.loads(cached.read_text())

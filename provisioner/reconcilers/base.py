@@ -257,9 +257,8 @@ def predictable(value, spec) -> bool:
 def senders_known_after_creation(node, spec) -> set:
     """Addresses of the resources delivering to node whose ARN (which node's policy or permissions name)
     exists only once they do: a distribution reading a bucket, an API invoking a function."""
-    return {delivery.source for sender in spec.nodes.values()
-            for delivery in spec.registry[sender.kind].deliveries(sender, spec)
-            if delivery.target == node.address and not predictable(delivery.source_arn, spec)}
+    return {delivery.source for delivery in spec.deliveries_to(node.address)
+            if not predictable(delivery.source_arn, spec)}
 
 
 def dropped_by_emulator(found, wanted, ctx, warnings: list, field: str, call: str):

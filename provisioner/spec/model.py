@@ -48,6 +48,18 @@ class Spec:
     nodes: dict               # address -> ResourceNode, in spec order
     registry: object = None
     warnings: list = field(default_factory=list)
+    _deliveries: dict | None = field(default=None, init=False, repr=False, compare=False)
+
+    def deliveries_to(self, address: str) -> list:
+        """What the spec's resources make AWS services send to address, indexed on the first question
+        (every node asks, so a scan per node would be quadratic in the size of the spec)."""
+        if self._deliveries is None:
+            index: dict = {}
+            for sender in self.nodes.values():
+                for delivery in self.registry[sender.kind].deliveries(sender, self):
+                    index.setdefault(delivery.target, []).append(delivery)
+            self._deliveries = index
+        return self._deliveries.get(address, [])
 
     def owner_tags(self, node: ResourceNode) -> dict:
         return {
