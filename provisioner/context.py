@@ -89,10 +89,9 @@ class Context:
     def deliveries_to(self, address: str) -> list:
         """Deliveries of every resource of the spec that target address (computed once per run)."""
         with self._lock:
-            if self._deliveries is None:
-                self._deliveries = [d for node in (self.spec.nodes.values() if self.spec else [])
-                                    for d in self.registry[node.kind].deliveries(node, self.spec)]
-        return [d for d in self._deliveries if d.target == address]
+            if self._deliveries is None:   # after bind_account: the names as this run sees them
+                self._deliveries = self.spec.deliveries_by_target() if self.spec else {}
+        return self._deliveries.get(address, [])
 
     def memo(self, key: str, compute):
         """compute() once per run (other threads asking meanwhile wait for it): one list call feeds every

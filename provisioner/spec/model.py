@@ -54,12 +54,16 @@ class Spec:
         """What the spec's resources make AWS services send to address, indexed on the first question
         (every node asks, so a scan per node would be quadratic in the size of the spec)."""
         if self._deliveries is None:
-            index: dict = {}
-            for sender in self.nodes.values():
-                for delivery in self.registry[sender.kind].deliveries(sender, self):
-                    index.setdefault(delivery.target, []).append(delivery)
-            self._deliveries = index
+            self._deliveries = self.deliveries_by_target()
         return self._deliveries.get(address, [])
+
+    def deliveries_by_target(self) -> dict:
+        """{target address: [Delivery]} of every resource of the spec, as its nodes are now."""
+        index: dict = {}
+        for sender in self.nodes.values():
+            for delivery in self.registry[sender.kind].deliveries(sender, self):
+                index.setdefault(delivery.target, []).append(delivery)
+        return index
 
     def owner_tags(self, node: ResourceNode) -> dict:
         return {
