@@ -211,7 +211,7 @@ class Aws(ArnBuilder):
     def partition(self) -> str:
         if not self.region:
             return "aws"
-        return self._session.get_component("endpoint_resolver").get_partition_for_region(self.region)
+        return self._session.get_partition_for_region(self.region)
 
 
 

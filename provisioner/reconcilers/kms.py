@@ -20,6 +20,7 @@ from provisioner.reconcilers.base import (
 
 WINDOW_TAG = "provisioner:deletion-window-days"
 MIN_WINDOW = 7
+PENDING_DELETION = ("PendingDeletion", "PendingReplicaDeletion")   # a destroyed key: not ours to touch
 
 
 class KmsKeys(Reconciler):
@@ -190,7 +191,7 @@ class KmsKeys(Reconciler):
             if is_not_found(exc, "NotFoundException"):
                 return
             raise
-        if found["key"]["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+        if found["key"]["KeyState"] in PENDING_DELETION:
             return
         window = max(MIN_WINDOW, int(tags_from_list(found["tags"], "TagKey", "TagValue").get(WINDOW_TAG, MIN_WINDOW)))
         ctx.concurrently({
@@ -208,5 +209,4 @@ class KmsKeys(Reconciler):
             client.describe_key, "NotFoundException", KeyId=arn.rsplit("/", 1)[-1]) for arn in tagged})
         return [OwnedResource.from_tags(self.kind, tags, arn.rsplit("/", 1)[-1], arn)
                 for arn, tags in tagged.items()
-                if described[arn] and described[arn]["KeyMetadata"]["KeyState"] not in (
-                    "PendingDeletion", "PendingReplicaDeletion")]
+                if described[arn] and described[arn]["KeyMetadata"]["KeyState"] not in PENDING_DELETION]
