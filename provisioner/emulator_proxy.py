@@ -26,6 +26,9 @@ class LatencyProxy(http.server.ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    # socketserver's default backlog is 5: a run opening more connections at once than that would see
+    # SYNs dropped and retried a second later, a delay no AWS endpoint adds
+    request_queue_size = 128
 
     def __init__(self, upstream_port: int, latency: float, fault_rate: float = 0.0, seed: int = 0):
         super().__init__(("127.0.0.1", 0), ProxyHandler)
