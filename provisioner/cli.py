@@ -244,24 +244,38 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
     """
     factory = _factory()
     loaded = factory.load_spec(spec, environment)
-    with concurrent.futures.ThreadPoolExecutor(1) as beside:
+    lock = factory.lock(loaded.project, loaded.environment, factory.region_for(loaded), "apply")
+    with concurrent.futures.ThreadPoolExecutor(1) as beside, lock:
         context = beside.submit(factory.context, loaded.project, loaded.environment, loaded,
                                 allow_data_loss=allow_data_loss, parallelism=parallelism)
-        with _locked(factory, loaded.project, loaded.environment, factory.region_for(loaded), "apply",
-                     lock_timeout) as lock:
-            _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock, context.result())
+
+        def make_plan():
+            _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded, lock=lock,
+                                 ctx=context.result())
+            return ctx, plan
+
+        ctx, plan = _plan_under_lock(lock, make_plan, lock_timeout)
+        _apply(factory, ctx, plan, yes, stats, output)
 
 
-def _locked(factory, project, environment, region, command, timeout):
-    """The environment's lock. Callers make the run's context (account id, clients: no write) beside it."""
-    lock = factory.lock(project, environment, region, command)
+def _plan_under_lock(lock, make_plan, timeout):
+    """(ctx, plan) from make_plan(), with the environment's lock held if the plan changes anything.
+
+    The lock is observed before the plan reads anything and taken only if there is something to do,
+    on condition that no run has held it since: a run with nothing to change writes nothing, and one
+    with changes gets its lock in a single call after the plan. If another run holds the lock, or
+    changed the environment during the plan, wait for the lock (up to timeout) and plan again."""
+    if lock.observe() is None:
+        ctx, plan = make_plan()
+        if not plan.has_changes or lock.take_if_unchanged():
+            return ctx, plan
+        _err("  .. another run changed the environment during the plan: planning again")
+        ctx.forget_discovery()
     lock.acquire(timeout, on_wait=lambda message: _err(f"  .. waiting: {message}"))
-    return lock
+    return make_plan()
 
 
-def _apply(factory, loaded, spec, yes, parallelism, allow_data_loss, stats, output, lock, ctx):
-    _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded, lock=lock,
-                         ctx=ctx)
+def _apply(factory, ctx, plan, yes, stats, output):
     if output == "text" or plan.has_changes:
         _err(plan_text(plan, _style())) if output == "json" else click.echo(plan_text(plan, _style()))
     if plan.blocked:
@@ -298,22 +312,24 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
         project, environment = loaded.project, loaded.environment
     elif not (project and environment):
         raise click.UsageError("give a SPEC, or both --project and --environment")
+    lock = factory.lock(project, environment, factory.region_for(loaded), "destroy")   # intents: read in a plan
+
+    def make_plan(ctx):
+        ctx.intents = lock
+        ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
+        return ctx, factory.planner(ctx).plan_destroy()
+
     if dry_run:
-        intents = factory.lock(project, environment, factory.region_for(loaded), "destroy")   # read only
-        ctx = factory.context(project, environment, loaded, parallelism=parallelism)
-        _destroy(factory, ctx, project, environment, dry_run, yes, output, intents)
+        _destroy(factory, *make_plan(factory.context(project, environment, loaded, parallelism=parallelism)),
+                 dry_run, yes, output)
         return
-    with concurrent.futures.ThreadPoolExecutor(1) as beside:
+    with concurrent.futures.ThreadPoolExecutor(1) as beside, lock:
         context = beside.submit(factory.context, project, environment, loaded, parallelism=parallelism)
-        with _locked(factory, project, environment, factory.region_for(loaded), "destroy", lock_timeout) as lock:
-            _destroy(factory, context.result(), project, environment, dry_run, yes, output, lock)
+        ctx, plan = _plan_under_lock(lock, lambda: make_plan(context.result()), lock_timeout)
+        _destroy(factory, ctx, plan, dry_run, yes, output)
 
 
-def _destroy(factory, ctx, project, environment, dry_run, yes, output, lock):
-    ctx.intents = lock
-    ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
-    planner = factory.planner(ctx)
-    plan = planner.plan_destroy()
+def _destroy(factory, ctx, plan, dry_run, yes, output):
     text = plan_text(plan, _style(), title="Destroy")
     if output == "json" and dry_run:
         click.echo(json.dumps(plan_json(plan), indent=2))
@@ -326,11 +342,11 @@ def _destroy(factory, ctx, project, environment, dry_run, yes, output, lock):
             click.echo("Nothing to destroy.") if output == "text" else click.echo(json.dumps(
                 _summary([], 0.0, ctx, "destroy"), indent=2))
         return
-    _confirm(f"Destroy {len(plan.pending)} resources of {project}/{environment}?", yes)
+    _confirm(f"Destroy {len(plan.pending)} resources of {plan.project}/{plan.environment}?", yes)
     outcomes, seconds = _run(factory, ctx, plan.changes, output)
     summary = _summary(outcomes, seconds, ctx, "destroy")
     ctx.forget_discovery()
-    left = [r.address or r.arn for r in planner.discover()]
+    left = [r.address or r.arn for r in factory.planner(ctx).discover()]
     summary["left"] = left
     if left and summary["result"] == "ok":
         summary["result"] = "failed"

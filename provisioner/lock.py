@@ -1,10 +1,16 @@
 """One apply or destroy at a time per project and environment.
 
 The lock is an item in a small DynamoDB table the tool creates on first use (`provisioner-locks`,
-on-demand, one per account and region), written with a conditional PutItem so that only one run can
-hold it. The item names the holder (user@host, pid, command, start time). A second run fails at once
-with that name, or waits up to --lock-timeout; `provisioner unlock` removes a stale lock left by a run
-that was killed. The lock's calls use their own client: they are not counted as the run's API calls.
+on-demand, one per account and region), taken with a conditional UpdateItem so that only one run can
+hold it. While held, the item names the holder (user@host, pid, command, start time). A second run
+fails at once with that name, or waits up to --lock-timeout; `provisioner unlock` removes a stale lock
+left by a run that was killed. The lock's calls use their own client: they are not counted as the
+run's API calls.
+
+Every release adds one to the item's serial. A run that read the serial, found nobody holding the lock,
+and then planned, can take the lock on condition that the serial has not moved: then no run wrote to
+the environment since before its reads, and its plan is current (`take_if_unchanged`). A run with
+nothing to change never takes the lock at all.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from provisioner.errors import ProvisionerError
 TABLE = "provisioner-locks"
 KEY = "lock_id"
 WAIT = {"Delay": 1, "MaxAttempts": 120}
+HOLDER_FIELDS = ("token", "holder", "pid", "command", "started")
 
 
 class LockHeld(ProvisionerError):
@@ -41,6 +48,8 @@ class EnvironmentLock:
         self.command = command
         self.token = uuid.uuid4().hex
         self.calls = 0
+        self.held = False
+        self.seen_serial: str | None = None
 
     def _call(self, operation, **kwargs):
         self.calls += 1
@@ -57,29 +66,65 @@ class EnvironmentLock:
                 raise
         self.client.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig=WAIT)
 
-    def _put(self) -> None:
-        item = {KEY: self.lock_id, "token": self.token, "holder": f"{getpass.getuser()}@{socket.gethostname()}",
-                "pid": str(os.getpid()), "command": self.command,
-                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-        self._call("put_item", TableName=TABLE, Item={k: {"S": v} for k, v in item.items()},
-                   ConditionExpression="attribute_not_exists(#id)", ExpressionAttributeNames={"#id": KEY})
+    def _take(self, condition: str, values: dict) -> None:
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        fields = {"token": self.token, "holder": f"{getpass.getuser()}@{socket.gethostname()}",
+                  "pid": str(os.getpid()), "command": self.command, "started": started}
+        self._call("update_item", TableName=TABLE, Key=self._key(),
+                   UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+                   ConditionExpression=condition,
+                   # DynamoDB refuses a name the expressions do not use: #serial only when the condition reads it
+                   ExpressionAttributeNames={f"#{name}": name for name in (*fields, "serial") if f"#{name}" in
+                                             condition or name in fields},
+                   ExpressionAttributeValues={**{f":{name}": {"S": value} for name, value in fields.items()},
+                                              **values})
+        self.held = True
+
+    def _take_creating_table(self, condition: str, values: dict) -> None:
+        try:
+            self._take(condition, values)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            self._ensure_table()   # first use in this account and region
+            self._take(condition, values)
+
+    def _key(self) -> dict:
+        return {KEY: {"S": self.lock_id}}
+
+    def observe(self) -> dict | None:
+        """The holder, if any, and the serial from which take_if_unchanged starts. Read before planning."""
+        try:
+            found = self._call("get_item", TableName=TABLE, Key=self._key(), ConsistentRead=True).get("Item", {})
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            found = {}
+        self.seen_serial = found.get("serial", {}).get("N")
+        return {k: found[k]["S"] for k in HOLDER_FIELDS if k in found} if "token" in found else None
 
     def holder(self) -> dict | None:
-        found = self._call("get_item", TableName=TABLE, Key={KEY: {"S": self.lock_id}}, ConsistentRead=True)
-        item = found.get("Item")
-        return {k: v["S"] for k, v in item.items()} if item else None
+        return self.observe()
+
+    def take_if_unchanged(self) -> bool:
+        """Take the lock if nobody holds it and no run released it since observe(); False otherwise."""
+        if self.seen_serial is None:
+            condition, values = "attribute_not_exists(#token) AND attribute_not_exists(#serial)", {}
+        else:
+            condition, values = "attribute_not_exists(#token) AND #serial = :seen", {":seen": {"N": self.seen_serial}}
+        try:
+            self._take_creating_table(condition, values)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def acquire(self, timeout: float = 0, on_wait=None) -> None:
         """Take the lock, waiting up to timeout seconds for the holder to release it."""
         def attempt():
             try:
-                try:
-                    self._put()
-                except botocore.exceptions.ClientError as exc:
-                    if error_code(exc) != "ResourceNotFoundException":
-                        raise
-                    self._ensure_table()   # first use in this account and region
-                    self._put()
+                self._take_creating_table("attribute_not_exists(#token)", {})
             except botocore.exceptions.ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
@@ -97,26 +142,33 @@ class EnvironmentLock:
         retry(retry=retry_if_exception_type(LockHeld), stop=stop_after_delay(timeout), reraise=True,
               wait=wait_random_exponential(multiplier=0.5, max=5), before_sleep=before_sleep)(attempt)()
 
+    def _clear(self, token: str) -> None:
+        self._call("update_item", TableName=TABLE, Key=self._key(),
+                   UpdateExpression="REMOVE " + ", ".join(f"#{name}" for name in HOLDER_FIELDS) + " ADD #serial :one",
+                   ConditionExpression="#token = :token",
+                   ExpressionAttributeNames={**{f"#{name}": name for name in HOLDER_FIELDS}, "#serial": "serial"},
+                   ExpressionAttributeValues={":token": {"S": token}, ":one": {"N": "1"}})
+
     def release(self) -> None:
-        """Remove the lock if it is still ours (never another run's)."""
+        """Give the lock back if this run holds it (never another run's)."""
+        if not self.held:
+            return
         try:
-            self._call("delete_item", TableName=TABLE, Key={KEY: {"S": self.lock_id}},
-                       ConditionExpression="#token = :token", ExpressionAttributeNames={"#token": "token"},
-                       ExpressionAttributeValues={":token": {"S": self.token}})
+            self._clear(self.token)
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) not in ("ConditionalCheckFailedException", "ResourceNotFoundException"):
                 raise
+        self.held = False
 
     def force_release(self) -> dict | None:
         """Remove whoever's lock it is (for `provisioner unlock`); returns the holder removed."""
-        try:
-            holder = self.holder()
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+        holder = self.holder()
         if holder:
-            self._call("delete_item", TableName=TABLE, Key={KEY: {"S": self.lock_id}})
+            try:
+                self._clear(holder["token"])
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":   # released meanwhile
+                    raise
         return holder
 
     # --- intents: a resource that cannot be tagged in its create call (an S3 bucket) is announced here

@@ -46,6 +46,22 @@ def test_unlock_removes_a_lock_left_by_a_killed_run(cli, boto):
     assert "is not locked" in cli("unlock", SPEC).out
 
 
+def _serial(boto):
+    lock = _lock(boto)
+    assert lock.observe() is None
+    return lock.seen_serial
+
+
+def test_only_a_run_that_changes_something_takes_the_lock(cli, boto):
+    assert cli("apply", SPEC, "--yes").code == 0
+    assert _serial(boto) == "1"   # taken and given back once
+    assert cli("apply", SPEC, "--yes").code == 0
+    assert cli("destroy", SPEC, "--yes").code == 0
+    assert _serial(boto) == "2"   # the no-op apply wrote nothing, not even the lock
+    assert "Nothing to destroy" in cli("destroy", SPEC, "--yes").out
+    assert _serial(boto) == "2"
+
+
 def test_two_concurrent_applies_never_interleave(cli, boto, endpoint, tmp_path):
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1", "PROVISIONER_STATE_DIR": str(tmp_path / "state")}
