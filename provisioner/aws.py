@@ -93,13 +93,22 @@ class CachedModelFiles(botocore.loaders.JSONFileLoader):
             pass
         data = super().load_file(file_path)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            staging = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
-            staging.write_bytes(marshal.dumps(_plain(data)))
-            os.replace(staging, cached)    # whole or absent, whatever other processes do meanwhile
-        except (OSError, ValueError):
+            _write_whole(cached, marshal.dumps(_plain(data)))
+        except ValueError:
             pass
         return data
+
+
+def _write_whole(path: Path, content: bytes) -> None:
+    """Writes path whole or not at all, whatever other processes do meanwhile; a cache that cannot be
+    written is only slower."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
+        staging.write_bytes(content)
+        os.replace(staging, path)
+    except OSError:
+        pass
 
 
 def _plain(value):
@@ -203,9 +212,27 @@ class Aws(ArnBuilder):
 
     @property
     def account_id(self) -> str:
+        """The credentials' account. STS is asked once per access key and endpoint and the answer kept on
+        disk: an access key belongs to one account for life, and every plan needs the account before its
+        first read (ARNs), so this saves each run a round trip at its start."""
         if self._account_id is None:
-            self._account_id = self.client("sts").get_caller_identity()["Account"]
+            known = self._known_account()
+            try:
+                self._account_id = known.read_text() if known else None
+            except OSError:
+                self._account_id = None
+            if not (self._account_id or "").isdigit():
+                self._account_id = self.client("sts").get_caller_identity()["Account"]
+                if known:
+                    _write_whole(known, self._account_id.encode())
         return self._account_id
+
+    def _known_account(self) -> Path | None:
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            return None
+        key = f"{self.endpoint_url or 'aws'}\n{credentials.access_key}"
+        return cache_root() / "accounts" / hashlib.sha256(key.encode()).hexdigest()
 
     @property
     def partition(self) -> str:
