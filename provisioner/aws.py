@@ -111,6 +111,34 @@ def _write_whole(path: Path, content: bytes) -> None:
         pass
 
 
+class CachedLoader(botocore.loaders.Loader):
+    """botocore's loader, reading models through CachedModelFiles and keeping its lists of services in the
+    same folder: botocore lists them by walking all ~450 service folders, some 10 ms of CPU for each of the
+    four model types a run loads. The key holds the search folders and their mtimes."""
+
+    @classmethod
+    def for_session(cls, session) -> CachedLoader:
+        plain = botocore.loaders.create_loader(session.get_config_variable("data_path"))
+        folder = cache_root() / "botocore" / botocore.__version__
+        return cls(extra_search_paths=plain.search_paths, include_default_search_paths=False,
+                   file_loader=CachedModelFiles(folder))
+
+    def list_available_services(self, type_name):
+        found = self._cache.get(("services", type_name))
+        if found is not None:
+            return found
+        folders = "\n".join(f"{path}:{os.stat(path).st_mtime_ns if os.path.isdir(path) else '-'}"
+                             for path in self.search_paths)
+        cached = self.file_loader.folder / hashlib.sha256(f"services\n{type_name}\n{folders}".encode()).hexdigest()
+        try:
+            found = marshal.loads(cached.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            found = super().list_available_services(type_name)
+            _write_whole(cached, marshal.dumps(found))
+        self._cache[("services", type_name)] = found
+        return found
+
+
 def _plain(value):
     """JSON data with plain dicts (botocore parses into OrderedDict, which marshal cannot write)."""
     if isinstance(value, dict):
@@ -136,9 +164,7 @@ class Aws(ArnBuilder):
         # a botocore session, not boto3's: boto3 adds nothing clients need here, and importing it (with
         # s3transfer) costs every run tens of milliseconds
         self._session = botocore.session.Session(profile=profile)
-        loader = botocore.loaders.create_loader(self._session.get_config_variable("data_path"))
-        loader.file_loader = CachedModelFiles(cache_root() / "botocore" / botocore.__version__)
-        self._session.register_component("data_loader", loader)
+        self._session.register_component("data_loader", CachedLoader.for_session(self._session))
         if credentials:
             self._session.set_credentials(credentials["aws_access_key_id"], credentials["aws_secret_access_key"],
                                           credentials.get("aws_session_token"))
@@ -198,8 +224,6 @@ class Aws(ArnBuilder):
         background thread, in the order given, while the account id is asked for and then while the first
         calls are waiting for AWS; a call whose client is not built yet builds it itself. One at a time
         (the lock): a botocore session is not safe for concurrent client creation."""
-        self.client("sts")
-
         def build():
             for service in services:
                 try:

@@ -36,3 +36,21 @@ def test_missing_files_are_none_and_clients_work_through_the_cache(tmp_path, mon
     client = Aws("us-east-1", credentials={"aws_access_key_id": "a", "aws_secret_access_key": "b"}).client("sqs")
     assert client.can_paginate("list_queues")
     assert any((tmp_path / "botocore" / botocore.__version__).iterdir())
+
+
+def test_the_lists_of_services_are_botocores_and_follow_a_new_models_folder(tmp_path, monkeypatch):
+    import botocore.session
+    from provisioner.aws import CachedLoader
+
+    monkeypatch.setenv("PROVISIONER_CACHE_DIR", str(tmp_path / "cache"))
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("AWS_DATA_PATH", str(models))
+    plain = botocore.loaders.create_loader(str(models))
+    for type_name in ("service-2", "waiters-2"):
+        listed = CachedLoader.for_session(botocore.session.Session()).list_available_services(type_name)
+        again = CachedLoader.for_session(botocore.session.Session()).list_available_services(type_name)
+        assert listed == again == plain.list_available_services(type_name) and "dynamodb" in listed
+    (models / "made-up" / "2030-01-01").mkdir(parents=True)   # a model the user adds: the folder's mtime moves
+    (models / "made-up" / "2030-01-01" / "service-2.json").write_text("{}")
+    assert "made-up" in CachedLoader.for_session(botocore.session.Session()).list_available_services("service-2")
