@@ -48,6 +48,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,19 @@ def generated_spec(units: int, folder: Path) -> Path:
 
 
 # --- running the CLI ---------------------------------------------------------------------------------
+
+def reference_loop_ms() -> float:
+    """Milliseconds a fixed pure-Python loop takes here now (median of 5). The steps are mostly CPU-bound
+    on a small machine (the CLI, moto and the proxy share it), and a shared machine's speed drifts by tens
+    of percent within an hour: this figure, taken before and after the steps, says how fast it was."""
+    def once():
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        return time.perf_counter() - started
+    return round(statistics.median(once() for _ in range(5)) * 1000, 1)
+
 
 def run_cli(args: list[str], env: dict, workdir: Path) -> dict:
     """Run the CLI once: exit code, wall seconds, peak RSS (MB) of that process, stdout, stderr."""
@@ -360,8 +374,10 @@ def main() -> int:
         "version_seconds": round(run_cli(["--version"], env, workdir)["seconds"], 3),
         "validate_market_data_seconds": round(run_cli(["validate", str(MARKET_DATA)], env, workdir)["seconds"], 3),
     }
+    baseline["reference_loop_ms_before"] = reference_loop_ms()
     print(f"CLI start-up without AWS calls: `provisioner --version` {baseline['version_seconds']:.2f} s, "
-          f"`provisioner validate specs/market-data.yaml` {baseline['validate_market_data_seconds']:.2f} s\n")
+          f"`provisioner validate specs/market-data.yaml` {baseline['validate_market_data_seconds']:.2f} s; "
+          f"machine speed: reference loop {baseline['reference_loop_ms_before']:.0f} ms\n")
     print(HEADER)
     started = time.perf_counter()
     rows = []
@@ -376,9 +392,11 @@ def main() -> int:
         moto.terminate()
         moto.wait(timeout=10)
     total = time.perf_counter() - started
+    baseline["reference_loop_ms_after"] = reference_loop_ms()
 
     notes = summary(rows, sizes)
-    print()
+    print(f"\nmachine speed: reference loop {baseline['reference_loop_ms_before']:.0f} ms before the steps, "
+          f"{baseline['reference_loop_ms_after']:.0f} ms after (lower is faster)")
     for line in notes:
         print(line)
     failed = [r for r in rows if r["problem"]]
