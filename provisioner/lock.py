@@ -70,12 +70,13 @@ class EnvironmentLock:
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         fields = {"token": self.token, "holder": f"{getpass.getuser()}@{socket.gethostname()}",
                   "pid": str(os.getpid()), "command": self.command, "started": started}
+        names = {f"#{name}": name for name in fields}
+        if "#serial" in condition:   # DynamoDB refuses a name the expressions do not use
+            names["#serial"] = "serial"
         self._call("update_item", TableName=TABLE, Key=self._key(),
                    UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
                    ConditionExpression=condition,
-                   # DynamoDB refuses a name the expressions do not use: #serial only when the condition reads it
-                   ExpressionAttributeNames={f"#{name}": name for name in (*fields, "serial") if f"#{name}" in
-                                             condition or name in fields},
+                   ExpressionAttributeNames=names,
                    ExpressionAttributeValues={**{f":{name}": {"S": value} for name, value in fields.items()},
                                               **values})
         self.held = True
@@ -103,9 +104,6 @@ class EnvironmentLock:
         self.seen_serial = found.get("serial", {}).get("N")
         return {k: found[k]["S"] for k in HOLDER_FIELDS if k in found} if "token" in found else None
 
-    def holder(self) -> dict | None:
-        return self.observe()
-
     def take_if_unchanged(self) -> bool:
         """Take the lock if nobody holds it and no run released it since observe(); False otherwise."""
         if self.seen_serial is None:
@@ -128,7 +126,7 @@ class EnvironmentLock:
             except botocore.exceptions.ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                holder = self.holder()
+                holder = self.observe()
                 raise LockHeld(f"{self.lock_id} is locked by {describe(holder or {})}; wait with --lock-timeout "
                                f"SECONDS, or if that run is gone: provisioner unlock") from None
 
@@ -162,7 +160,7 @@ class EnvironmentLock:
 
     def force_release(self) -> dict | None:
         """Remove whoever's lock it is (for `provisioner unlock`); returns the holder removed."""
-        holder = self.holder()
+        holder = self.observe()
         if holder:
             try:
                 self._clear(holder["token"])
