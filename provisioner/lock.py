@@ -66,29 +66,32 @@ class EnvironmentLock:
                 raise
         self.client.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig=WAIT)
 
-    def _take(self, condition: str, values: dict) -> None:
+    def _take(self) -> None:
+        """A conditional PutItem of the held item, keeping the serial seen: taken only if nobody holds the
+        lock and the serial has not moved since observe(). (A PutItem, not an UpdateItem: the emulator
+        checks an UpdateItem's condition long before it writes, and two runs could both pass it.)"""
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         fields = {"token": self.token, "holder": f"{getpass.getuser()}@{socket.gethostname()}",
                   "pid": str(os.getpid()), "command": self.command, "started": started}
-        names = {f"#{name}": name for name in fields}
-        if "#serial" in condition:   # DynamoDB refuses a name the expressions do not use
-            names["#serial"] = "serial"
-        self._call("update_item", TableName=TABLE, Key=self._key(),
-                   UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
-                   ConditionExpression=condition,
-                   ExpressionAttributeNames=names,
-                   ExpressionAttributeValues={**{f":{name}": {"S": value} for name, value in fields.items()},
-                                              **values})
+        item = {KEY: {"S": self.lock_id}, **{name: {"S": value} for name, value in fields.items()}}
+        if self.seen_serial is None:
+            condition, values = "attribute_not_exists(#token) AND attribute_not_exists(#serial)", {}
+        else:
+            item["serial"] = {"N": self.seen_serial}
+            condition, values = "attribute_not_exists(#token) AND #serial = :seen", {":seen": {"N": self.seen_serial}}
+        self._call("put_item", TableName=TABLE, Item=item, ConditionExpression=condition,
+                   ExpressionAttributeNames={"#token": "token", "#serial": "serial"},
+                   **({"ExpressionAttributeValues": values} if values else {}))
         self.held = True
 
-    def _take_creating_table(self, condition: str, values: dict) -> None:
+    def _take_creating_table(self) -> None:
         try:
-            self._take(condition, values)
+            self._take()
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
             self._ensure_table()   # first use in this account and region
-            self._take(condition, values)
+            self._take()
 
     def _key(self) -> dict:
         return {KEY: {"S": self.lock_id}}
@@ -106,12 +109,8 @@ class EnvironmentLock:
 
     def take_if_unchanged(self) -> bool:
         """Take the lock if nobody holds it and no run released it since observe(); False otherwise."""
-        if self.seen_serial is None:
-            condition, values = "attribute_not_exists(#token) AND attribute_not_exists(#serial)", {}
-        else:
-            condition, values = "attribute_not_exists(#token) AND #serial = :seen", {":seen": {"N": self.seen_serial}}
         try:
-            self._take_creating_table(condition, values)
+            self._take_creating_table()
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -121,14 +120,13 @@ class EnvironmentLock:
     def acquire(self, timeout: float = 0, on_wait=None) -> None:
         """Take the lock, waiting up to timeout seconds for the holder to release it."""
         def attempt():
-            try:
-                self._take_creating_table("attribute_not_exists(#token)", {})
-            except botocore.exceptions.ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+            while True:   # a run that took and released the lock between our read and our write: read again
                 holder = self.observe()
-                raise LockHeld(f"{self.lock_id} is locked by {describe(holder or {})}; wait with --lock-timeout "
-                               f"SECONDS, or if that run is gone: provisioner unlock") from None
+                if holder:
+                    raise LockHeld(f"{self.lock_id} is locked by {describe(holder)}; wait with --lock-timeout "
+                                   f"SECONDS, or if that run is gone: provisioner unlock")
+                if self.take_if_unchanged():
+                    return
 
         def before_sleep(state):
             if on_wait:
