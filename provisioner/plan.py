@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,16 @@ def _flatten_create(desired: dict) -> tuple:
     return tuple(out)
 
 
+def interleaved_by_kind(nodes: list) -> list:
+    """The nodes with their kinds taken in turn (queue, table, function, queue, ...): reads of one kind
+    go to one service's endpoint, and in spec order the reads in flight would be all of one kind at a
+    time, each service in turn opening as many connections as there are readers."""
+    by_kind: dict = {}
+    for node in nodes:
+        by_kind.setdefault(node.kind, []).append(node)
+    return [node for group in itertools.zip_longest(*by_kind.values()) for node in group if node is not None]
+
+
 class Planner:
     def __init__(self, ctx):
         self.ctx = ctx
@@ -135,7 +146,7 @@ class Planner:
                                    error.get("Message", str(exc))) from exc
 
         with concurrent.futures.ThreadPoolExecutor(self.ctx.options.read_parallelism) as pool:
-            return dict(pool.map(read, nodes))
+            return dict(pool.map(read, interleaved_by_kind(nodes)))
 
     def plan(self, spec, prune: bool = True) -> Plan:
         ctx = self.ctx
