@@ -115,9 +115,10 @@ def _flatten_create(desired: dict) -> tuple:
 
 
 def interleaved_by_kind(nodes: list) -> list:
-    """The nodes with their kinds taken in turn (queue, table, function, queue, ...): reads of one kind
-    go to one service's endpoint, and in spec order the reads in flight would be all of one kind at a
-    time, each service in turn opening as many connections as there are readers."""
+    """The nodes with their kinds taken in turn (queue, table, function, queue, ...). When a plan has more
+    nodes than readers, reads of one kind go to one service's endpoint, and in spec order the reads in
+    flight would be all of one kind at a time, each service in turn opening as many connections as
+    there are readers."""
     by_kind: dict = {}
     for node in nodes:
         by_kind.setdefault(node.kind, []).append(node)
@@ -145,8 +146,9 @@ class Planner:
                 raise AwsCallError(node.address, "read", exc.operation_name, error.get("Code", "?"),
                                    error.get("Message", str(exc))) from exc
 
-        with concurrent.futures.ThreadPoolExecutor(self.ctx.options.read_parallelism) as pool:
-            return dict(pool.map(read, interleaved_by_kind(nodes)))
+        readers = self.ctx.options.read_parallelism
+        with concurrent.futures.ThreadPoolExecutor(readers) as pool:   # all at once, or the kinds in turn
+            return dict(pool.map(read, nodes if len(nodes) <= readers else interleaved_by_kind(nodes)))
 
     def plan(self, spec, prune: bool = True) -> Plan:
         ctx = self.ctx
