@@ -208,7 +208,7 @@ class StateMachines(Reconciler):
             start = machine.get("StartAt")
             if start is None:
                 out.append((path, "needs StartAt, the name of the first state", "error"))
-            elif start not in states:
+            elif not isinstance(start, str) or start not in states:
                 out.append((path + ("StartAt",), f"StartAt '{start}' is not a state{known}", "error"))
             for name, state in states.items():
                 state_path = path + ("States", name)
@@ -216,7 +216,7 @@ class StateMachines(Reconciler):
                     out.append((state_path, f"state '{name}' must be a mapping with a Type", "error"))
                     continue
                 for rel_path, target in _transitions(state):
-                    if target not in states:
+                    if not isinstance(target, str) or target not in states:
                         out.append((state_path + rel_path,
                                     f"state '{name}': {_label(rel_path)} '{target}' is not a state{known}", "error"))
                 if state["Type"] not in TERMINAL_TYPES and "Next" not in state and state.get("End") is not True:
