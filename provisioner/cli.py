@@ -120,8 +120,9 @@ def validate(spec, environment):
 
 def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False, spec=None,
           lock=None, ctx=None):
-    spec = spec or factory.load_spec(spec_path, environment)
-    _print_warnings(spec)
+    if spec is None:   # a spec given was loaded, and its warnings printed, by the caller
+        spec = factory.load_spec(spec_path, environment)
+        _print_warnings(spec)
     ctx = ctx or factory.context(spec.project, spec.environment, spec, allow_data_loss=allow_data_loss,
                                  parallelism=parallelism)
     ctx.intents = lock
@@ -166,7 +167,7 @@ def _confirm(question: str, yes: bool) -> None:
         raise Failed("cancelled; nothing was changed")
 
 
-def _run(factory, ctx, changes, output):
+def _run(factory, ctx, changes, output, lock=None):
     started = time.monotonic()
 
     def on_event(event, change, outcome=None, message=None):
@@ -181,7 +182,10 @@ def _run(factory, ctx, changes, output):
         elif event == "skipped":
             _err(f"  skipped {change.address}: {outcome.error}", "yellow")
 
-    outcomes = factory.executor(ctx, on_event).run(changes)
+    executor = factory.executor(ctx, on_event)
+    if lock is not None:   # a run that lost its lock to another run stops starting work
+        lock.on_lost = executor.stop
+    outcomes = executor.run(changes)
     return outcomes, time.monotonic() - started
 
 
@@ -240,11 +244,13 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
 
     Prints the plan, asks for confirmation (unless --yes), then applies it in dependency
     order with independent resources in parallel. A second apply makes no write call.
-    One apply or destroy runs at a time per environment (see `unlock`).
+    One apply or destroy changes an environment at a time: a run with changes takes the environment's
+    lock (see `unlock`); a lock whose holder died is taken over.
     """
     factory = _factory()
     loaded = factory.load_spec(spec, environment)
-    lock = factory.lock(loaded.project, loaded.environment, factory.region_for(loaded), "apply")
+    _print_warnings(loaded)
+    lock = factory.lock(loaded.project, loaded.environment, factory.region_for(loaded), "apply", loaded)
     with concurrent.futures.ThreadPoolExecutor(1) as beside, lock:
         context = beside.submit(factory.context, loaded.project, loaded.environment, loaded,
                                 allow_data_loss=allow_data_loss, parallelism=parallelism)
@@ -255,34 +261,33 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
             return ctx, plan
 
         ctx, plan = _plan_under_lock(lock, make_plan, lock_timeout)
-        _apply(factory, ctx, plan, yes, stats, output)
+        _apply(factory, ctx, plan, yes, stats, output, lock)
 
 
 def _plan_under_lock(lock, make_plan, timeout):
     """(ctx, plan) from make_plan(), with the environment's lock held if the plan changes anything.
 
-    The lock is observed before the plan reads anything and taken only if there is something to do,
-    on condition that no run has held it since: a run with nothing to change writes nothing, and one
-    with changes gets its lock in a single call after the plan. If another run holds the lock, or
-    changed the environment during the plan, wait for the lock (up to timeout) and plan again."""
-    if lock.observe() is None:
-        ctx, plan = make_plan()
-        if not plan.has_changes or lock.take_if_unchanged():
-            return ctx, plan
-        _err("  .. another run changed the environment during the plan: planning again")
-        ctx.forget_discovery()
-    lock.acquire(timeout, on_wait=lambda message: _err(f"  .. waiting: {message}"))
+    The first plan is made without the lock: a run with nothing to change takes no lock and writes
+    nothing. A run with changes takes the lock (waiting up to timeout for a live holder, taking over a
+    dead one) and plans again under it, so that what it applies was read while no other run could
+    write: a run that changed the environment during the first plan is not undone by a stale plan."""
+    ctx, plan = make_plan()
+    if not plan.has_changes:
+        return ctx, plan
+    lock.acquire(timeout, on_wait=lambda message: _err(f"  .. waiting: {message}"),
+                 on_takeover=lambda message: _err(f"  .. {message}", "yellow"))
+    ctx.forget_discovery()
     return make_plan()
 
 
-def _apply(factory, ctx, plan, yes, stats, output):
+def _apply(factory, ctx, plan, yes, stats, output, lock=None):
     if output == "text" or plan.has_changes:
         _err(plan_text(plan, _style())) if output == "json" else click.echo(plan_text(plan, _style()))
     if plan.blocked:
         raise ProvisionerError("refusing to apply: " + "; ".join(f"{c.address}: {c.blocked}" for c in plan.blocked))
     if plan.has_changes:
         _confirm(f"Apply {len(plan.pending)} changes to {plan.project}/{plan.environment}?", yes)
-        outcomes, seconds = _run(factory, ctx, plan.changes, output)
+        outcomes, seconds = _run(factory, ctx, plan.changes, output, lock)
     else:
         outcomes, seconds = [], 0.0
     _report(_summary(outcomes, seconds, ctx, "apply"), output, "apply", stats)
@@ -309,10 +314,11 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
     loaded = None
     if spec:
         loaded = factory.load_spec(spec, environment)
+        _print_warnings(loaded)
         project, environment = loaded.project, loaded.environment
     elif not (project and environment):
         raise click.UsageError("give a SPEC, or both --project and --environment")
-    lock = factory.lock(project, environment, factory.region_for(loaded), "destroy")   # intents: read in a plan
+    lock = factory.lock(project, environment, factory.region_for(loaded), "destroy", loaded)   # intents: read in a plan
 
     def make_plan(ctx):
         ctx.intents = lock
@@ -326,10 +332,10 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
     with concurrent.futures.ThreadPoolExecutor(1) as beside, lock:
         context = beside.submit(factory.context, project, environment, loaded, parallelism=parallelism)
         ctx, plan = _plan_under_lock(lock, lambda: make_plan(context.result()), lock_timeout)
-        _destroy(factory, ctx, plan, dry_run, yes, output)
+        _destroy(factory, ctx, plan, dry_run, yes, output, lock)
 
 
-def _destroy(factory, ctx, plan, dry_run, yes, output):
+def _destroy(factory, ctx, plan, dry_run, yes, output, lock=None):
     text = plan_text(plan, _style(), title="Destroy")
     if output == "json" and dry_run:
         click.echo(json.dumps(plan_json(plan), indent=2))
@@ -339,14 +345,18 @@ def _destroy(factory, ctx, plan, dry_run, yes, output):
         raise ProvisionerError("refusing to destroy: " + "; ".join(f"{c.address}: {c.blocked}" for c in plan.blocked))
     if dry_run or not plan.has_changes:
         if not plan.has_changes:
+            if lock is not None:
+                lock.clear_leftovers(on_notice=lambda message: _err(f"  .. {message}", "yellow"))
             click.echo("Nothing to destroy.") if output == "text" else click.echo(json.dumps(
                 _summary([], 0.0, ctx, "destroy"), indent=2))
         return
     _confirm(f"Destroy {len(plan.pending)} resources of {plan.project}/{plan.environment}?", yes)
-    outcomes, seconds = _run(factory, ctx, plan.changes, output)
+    outcomes, seconds = _run(factory, ctx, plan.changes, output, lock)
     summary = _summary(outcomes, seconds, ctx, "destroy")
     ctx.forget_discovery()
     left = [r.address or r.arn for r in factory.planner(ctx).discover()]
+    if not left and lock is not None:   # what runs killed before us left of their bookkeeping
+        lock.clear_leftovers()
     summary["left"] = left
     if left and summary["result"] == "ok":
         summary["result"] = "failed"
@@ -360,7 +370,11 @@ def _destroy(factory, ctx, plan, dry_run, yes, output):
 @environment_option
 @common_options
 def unlock(spec, project, environment):
-    """Remove the environment's apply/destroy lock left by a run that was killed."""
+    """Remove the environment's apply/destroy lock, whoever holds it.
+
+    Rarely needed: a run that finds the lock of a run that died (its process gone from this machine,
+    or its lease run out) takes it over by itself.
+    """
     factory = _factory()
     loaded = factory.load_spec(spec, environment) if spec else None
     if loaded:

@@ -77,11 +77,14 @@ class Executor:
         """Ctrl-C or SIGTERM: start nothing new and let calls in flight finish; a second one aborts."""
         if self.interrupted:
             self.on_event("interrupt", None, message="aborted: calls in flight may have completed; "
-                                                     "run `provisioner unlock`, then apply again")
+                                                     "apply again (the lock left behind is taken over)")
             os._exit(ABORTED)
+        self.stop("interrupted: letting calls in flight finish, starting nothing new (Ctrl-C again to abort)")
+
+    def stop(self, message: str) -> None:
+        """Start nothing new (callable from any thread): what was not started is reported as such."""
         self.interrupted = True
-        self.on_event("interrupt", None, message="interrupted: letting calls in flight finish, "
-                                                 "starting nothing new (Ctrl-C again to abort)")
+        self.on_event("interrupt", None, message=message)
 
     def run(self, changes: list[Change]) -> list[Outcome]:
         handled = (signal.SIGINT, signal.SIGTERM)

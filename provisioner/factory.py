@@ -10,7 +10,7 @@ from provisioner.context import READS_PER_WRITE, Context, Options, Owner
 from provisioner.executor import Executor
 from provisioner.plan import Planner
 from provisioner.reconcilers import default_registry
-from provisioner.spec.model import DEFAULT_REGION, load_spec
+from provisioner.spec.model import DEFAULT_REGION, cost_tags, load_spec
 
 
 @dataclass
@@ -57,10 +57,12 @@ class Factory:
         return Context(aws, Owner(project, environment), self.registry, spec=spec,
                        options=Options(allow_data_loss=allow_data_loss, parallelism=max(1, parallelism)))
 
-    def lock(self, project: str, environment: str, region: str, command: str):
-        """The environment's lock, on a client of its own (its calls are not the run's)."""
+    def lock(self, project: str, environment: str, region: str, command: str, spec=None):
+        """The environment's lock, on a client of its own (its calls are not the run's), tagged like the
+        environment's resources."""
         from provisioner.lock import EnvironmentLock
-        return EnvironmentLock(self.aws(region).client("dynamodb"), project, environment, command)
+        tags = spec.common_tags() if spec is not None else cost_tags(project, environment)
+        return EnvironmentLock(self.aws(region).client("ssm"), project, environment, command, tags=tags)
 
     def planner(self, ctx) -> Planner:
         return Planner(ctx)

@@ -1,35 +1,49 @@
 """One apply or destroy at a time per project and environment.
 
-The lock is an item in a small DynamoDB table the tool creates on first use (`provisioner-locks`,
-on-demand, one per account and region), taken with a conditional UpdateItem so that only one run can
-hold it. While held, the item names the holder (user@host, pid, command, start time). A second run
-fails at once with that name, or waits up to --lock-timeout; `provisioner unlock` removes a stale lock
-left by a run that was killed. The lock's calls use their own client: they are not counted as the
-run's API calls.
+The lock is an SSM parameter, `/provisioner/{project}/{environment}/lock`, that exists only while a run
+holds it. PutParameter with Overwrite=False creates it or fails with ParameterAlreadyExists, so of two
+runs exactly one takes it, and DeleteParameter gives it back: a run that changes something makes one
+write and one delete for its lock, and nothing of it is left afterwards. The parameter carries the
+environment's ownership and cost tags, like every resource of the environment. (A DynamoDB item would
+give compare-and-set, but on a table that outlives every environment and must be created and waited for
+first; S3 conditional writes need a bucket the environment may not have.)
 
-Every release adds one to the item's serial. A run that read the serial, found nobody holding the lock,
-and then planned, can take the lock on condition that the serial has not moved: then no run wrote to
-the environment since before its reads, and its plan is current (`take_if_unchanged`). A run with
-nothing to change never takes the lock at all.
+Leases, as in AWS's DynamoDB lock client: the record names the holder (user, host, pid and the process's
+start), its command and its lease; while the lock is held a heartbeat thread renews it every third of
+the lease. A lock whose lease has run out (judged by SSM's clock: the parameter's LastModifiedDate against
+the Date of the response), or whose holder ran on this machine and whose process is gone, is taken over
+with a message saying whose it was. A live holder is waited for (--lock-timeout) or named in the error.
+
+A parameter has no compare-and-set on an existing value: a heartbeat reads the record before it renews
+it, and stops the run if another run took the lock over; a takeover reads the stale record right before
+deleting it, and then takes the lock with the same create-only put, so of two runs taking over one dead
+lock only one creates it.
+
+Intents live under the same path: a resource that cannot be tagged in its create call (an S3 bucket) is
+announced first (`intents/s3/{name}`), so that a run killed between create and tag still finds it as ours.
+The lock's calls use their own client: they are not counted as the run's API calls.
 """
 from __future__ import annotations
 
 import datetime
+import email.utils
 import getpass
+import json
 import os
 import socket
+import threading
 import uuid
 
 import botocore.exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from provisioner.aws import error_code
+from provisioner.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
 from provisioner.errors import ProvisionerError
 
-TABLE = "provisioner-locks"
-KEY = "lock_id"
-WAIT = {"Delay": 1, "MaxAttempts": 120}
-HOLDER_FIELDS = ("token", "holder", "pid", "command", "started")
+LEASE_SECONDS = float(os.environ.get("PROVISIONER_LOCK_LEASE_SECONDS", 60))
+NOT_FOUND = "ParameterNotFound"
+EXISTS = "ParameterAlreadyExists"
 
 
 class LockHeld(ProvisionerError):
@@ -41,92 +55,172 @@ def describe(holder: dict) -> str:
             f"since {holder.get('started', '?')}")
 
 
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as file:
+            return file.read().strip()
+    except OSError:
+        return None
+
+
+def _process_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of a Linux process; None elsewhere or if it is gone."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()   # the command name before ")" may hold spaces
+    return fields[0], fields[19]
+
+
+def _machine() -> str:
+    """This host, this boot and this pid namespace: a pid means the same process only where all three agree
+    (a container with the host's name but its own pids is another machine here)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return "|".join((socket.gethostname(), _read("/proc/sys/kernel/random/boot_id") or "", namespace))
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process: it exists
+        pass
+    stat = _process_stat(pid)
+    if stat is None:
+        return True   # no /proc: the pid exists, and that is all that can be known
+    state, start = stat
+    return state != "Z" and (started is None or start == started)   # a zombie, or the pid used again
+
+
+def _server_time(response: dict) -> datetime.datetime:
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return email.utils.parsedate_to_datetime(date) if date else _now()
+    except (TypeError, ValueError):
+        return _now()
+
+
 class EnvironmentLock:
-    def __init__(self, client, project: str, environment: str, command: str):
+    def __init__(self, client, project: str, environment: str, command: str, tags: dict | None = None,
+                 lease_seconds: float = LEASE_SECONDS):
         self.client = client
         self.lock_id = f"{project}/{environment}"
+        self.path = f"/provisioner/{project}/{environment}"
+        self.name = f"{self.path}/lock"
         self.command = command
+        self.tags = {**(tags or {}), OWNER_PROJECT: project, OWNER_ENVIRONMENT: environment,
+                     OWNER_RESOURCE: "lock"}
+        self.lease_seconds = lease_seconds
         self.token = uuid.uuid4().hex
         self.calls = 0
         self.held = False
-        self.seen_serial: str | None = None
+        self.lost: str | None = None
+        self.on_lost = lambda message: None   # told from the heartbeat thread when another run took over
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        self._intents_seen: set = set()
+        self._started = _stamp(_now())
 
     def _call(self, operation, **kwargs):
         self.calls += 1
         return getattr(self.client, operation)(**kwargs)
 
-    def _ensure_table(self) -> None:
+    def _record(self) -> str:
+        stat = _process_stat(os.getpid())
+        return json.dumps({
+            "token": self.token, "holder": f"{getpass.getuser()}@{socket.gethostname()}", "machine": _machine(),
+            "pid": os.getpid(), "process_started": stat[1] if stat else None, "command": self.command,
+            "started": self._started, "renewed": _stamp(_now()), "lease_seconds": self.lease_seconds})
+
+    def _holder(self, parameter: dict, server_now: datetime.datetime) -> dict:
+        """The record of a lock parameter, with `gone` set when its holder is known to be dead."""
         try:
-            self._call("create_table", TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                       AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
-                       KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
-                       Tags=[{"Key": "ManagedBy", "Value": "provisioner"}])
+            holder = json.loads(parameter["Value"])
+        except ValueError:
+            holder = {}
+        if not isinstance(holder, dict):
+            holder = {}
+        modified = parameter.get("LastModifiedDate") or server_now
+        holder["renewed"] = _stamp(modified)
+        expires = modified + datetime.timedelta(seconds=float(holder.get("lease_seconds", LEASE_SECONDS)))
+        holder["gone"] = None
+        if holder.get("machine") == _machine() and isinstance(holder.get("pid"), int) and not _alive(
+                holder["pid"], holder.get("process_started")):
+            holder["gone"] = "its process is gone"
+        elif server_now > expires:
+            holder["gone"] = f"its lease expired at {_stamp(expires)}"
+        return holder
+
+    def holder(self) -> dict | None:
+        """The current holder's record, or None when nobody holds the lock."""
+        try:
+            response = self._call("get_parameter", Name=self.name)
         except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ResourceInUseException":   # another run created it first
+            if error_code(exc) != NOT_FOUND:
                 raise
-        self.client.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig=WAIT)
+            return None
+        return self._holder(response["Parameter"], _server_time(response))
 
-    def _take(self) -> None:
-        """A conditional PutItem of the held item, keeping the serial seen: taken only if nobody holds the
-        lock and the serial has not moved since observe(). (A PutItem, not an UpdateItem: the emulator
-        checks an UpdateItem's condition long before it writes, and two runs could both pass it.)"""
-        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        fields = {"token": self.token, "holder": f"{getpass.getuser()}@{socket.gethostname()}",
-                  "pid": str(os.getpid()), "command": self.command, "started": started}
-        item = {KEY: {"S": self.lock_id}, **{name: {"S": value} for name, value in fields.items()}}
-        if self.seen_serial is None:
-            condition, values = "attribute_not_exists(#token) AND attribute_not_exists(#serial)", {}
-        else:
-            item["serial"] = {"N": self.seen_serial}
-            condition, values = "attribute_not_exists(#token) AND #serial = :seen", {":seen": {"N": self.seen_serial}}
-        self._call("put_item", TableName=TABLE, Item=item, ConditionExpression=condition,
-                   ExpressionAttributeNames={"#token": "token", "#serial": "serial"},
-                   **({"ExpressionAttributeValues": values} if values else {}))
-        self.held = True
-
-    def _take_creating_table(self) -> None:
+    def _try_take(self) -> bool:
+        self._started = _stamp(_now())
         try:
-            self._take()
+            self._call("put_parameter", Name=self.name, Type="String", Overwrite=False, Value=self._record(),
+                       Description="provisioner: the apply/destroy lock of this environment, held while it exists",
+                       Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])
         except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            self._ensure_table()   # first use in this account and region
-            self._take()
-
-    def _key(self) -> dict:
-        return {KEY: {"S": self.lock_id}}
-
-    def observe(self) -> dict | None:
-        """The holder, if any, and the serial from which take_if_unchanged starts. Read before planning."""
-        try:
-            found = self._call("get_item", TableName=TABLE, Key=self._key(), ConsistentRead=True).get("Item", {})
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            found = {}
-        self.seen_serial = found.get("serial", {}).get("N")
-        return {k: found[k]["S"] for k in HOLDER_FIELDS if k in found} if "token" in found else None
-
-    def take_if_unchanged(self) -> bool:
-        """Take the lock if nobody holds it and no run released it since observe(); False otherwise."""
-        try:
-            self._take_creating_table()
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != EXISTS:
                 raise
             return False
+        self.held, self.lost = True, None
+        self._start_heartbeat()
         return True
 
-    def acquire(self, timeout: float = 0, on_wait=None) -> None:
-        """Take the lock, waiting up to timeout seconds for the holder to release it."""
+    def _delete(self, name: str) -> None:
+        try:
+            self._call("delete_parameter", Name=name)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != NOT_FOUND:
+                raise
+
+    def _take_over(self, stale: dict) -> None:
+        """Delete a dead holder's lock, unless another record replaced it since it was read."""
+        current = self.holder()
+        if current is not None and current.get("token") == stale.get("token"):
+            self._delete(self.name)
+
+    def acquire(self, timeout: float = 0, on_wait=None, on_takeover=None) -> None:
+        """Take the lock: wait up to timeout seconds for a live holder; take over a dead one."""
         def attempt():
-            while True:   # a run that took and released the lock between our read and our write: read again
-                holder = self.observe()
-                if holder:
-                    raise LockHeld(f"{self.lock_id} is locked by {describe(holder)}; wait with --lock-timeout "
-                                   f"SECONDS, or if that run is gone: provisioner unlock")
-                if self.take_if_unchanged():
+            for _ in range(5):   # released or taken over between our put and our read: try again
+                if self._try_take():
                     return
+                holder = self.holder()
+                if holder is None:
+                    continue
+                if holder["gone"]:
+                    if on_takeover:
+                        on_takeover(f"taking over the lock of pid {holder.get('pid', '?')} "
+                                    f"({holder.get('holder', '?')}, {holder.get('command', '?')}), gone since "
+                                    f"{holder['renewed']}: {holder['gone']}")
+                    self._take_over(holder)
+                    continue
+                raise LockHeld(f"{self.lock_id} is locked by {describe(holder)}, lease renewed {holder['renewed']}; "
+                               f"wait with --lock-timeout SECONDS (a holder that died is taken over once its "
+                               f"lease of {holder.get('lease_seconds', LEASE_SECONDS):g} s runs out), "
+                               f"or if that run is gone: provisioner unlock")
+            raise LockHeld(f"{self.lock_id}: the lock changed hands five times while being taken")
 
         def before_sleep(state):
             if on_wait:
@@ -138,60 +232,99 @@ class EnvironmentLock:
         retry(retry=retry_if_exception_type(LockHeld), stop=stop_after_delay(timeout), reraise=True,
               wait=wait_random_exponential(multiplier=0.5, max=5), before_sleep=before_sleep)(attempt)()
 
-    def _clear(self, token: str) -> None:
-        self._call("update_item", TableName=TABLE, Key=self._key(),
-                   UpdateExpression="REMOVE " + ", ".join(f"#{name}" for name in HOLDER_FIELDS) + " ADD #serial :one",
-                   ConditionExpression="#token = :token",
-                   ExpressionAttributeNames={**{f"#{name}": name for name in HOLDER_FIELDS}, "#serial": "serial"},
-                   ExpressionAttributeValues={":token": {"S": token}, ":one": {"N": "1"}})
+    # --- the lease ---
+    def _start_heartbeat(self) -> None:
+        self._stop_heartbeat.clear()
+        self._heartbeat = threading.Thread(target=self._beat, name="lock-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        renewed = _now()
+        while not self._stop_heartbeat.wait(self.lease_seconds / 3):
+            try:
+                current = self.holder()
+                if current is None or current.get("token") != self.token:
+                    self._lose("another run took the lock over" if current else "the lock was removed")
+                    return
+                if self._stop_heartbeat.is_set():
+                    return
+                self._call("put_parameter", Name=self.name, Type="String", Overwrite=True, Value=self._record())
+                renewed = _now()
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                if (_now() - renewed).total_seconds() > self.lease_seconds:
+                    self._lose(f"its lease could not be renewed: {exc}")
+                    return
+
+    def _lose(self, reason: str) -> None:
+        self.lost = reason
+        self.on_lost(f"lost the lock of {self.lock_id}: {reason}; starting nothing new")
 
     def release(self) -> None:
         """Give the lock back if this run holds it (never another run's)."""
         if not self.held:
             return
-        try:
-            self._clear(self.token)
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) not in ("ConditionalCheckFailedException", "ResourceNotFoundException"):
-                raise
+        self._stop_heartbeat.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+        if not self.lost:
+            self._delete(self.name)
         self.held = False
 
     def force_release(self) -> dict | None:
         """Remove whoever's lock it is (for `provisioner unlock`); returns the holder removed."""
-        holder = self.observe()
+        holder = self.holder()
         if holder:
-            try:
-                self._clear(holder["token"])
-            except botocore.exceptions.ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":   # released meanwhile
-                    raise
+            self._delete(self.name)
         return holder
 
-    # --- intents: a resource that cannot be tagged in its create call (an S3 bucket) is announced here
-    # first, so that a run killed between create and tag still finds it as ours, and never a foreign one.
-    def _intent_id(self, resource: str) -> str:
-        return f"{self.lock_id}#intent#{resource}"
+    def clear_leftovers(self, on_notice=None) -> list[str]:
+        """Delete what crashed runs left under the environment's path (a dead holder's lock, intents), unless
+        a live run holds the lock; for destroy. Returns the names deleted."""
+        names, holder = [], None
+        for page in self.client.get_paginator("get_parameters_by_path").paginate(Path=self.path, Recursive=True):
+            self.calls += 1
+            for parameter in page.get("Parameters", []):
+                if parameter["Name"] == self.name:
+                    holder = None if self.held else self._holder(parameter, _server_time(page))
+                else:
+                    names.append(parameter["Name"])
+        if holder is not None:
+            if not holder["gone"]:
+                return []   # another run is at work: what it announced is its own
+            if on_notice:
+                on_notice(f"removing the lock of pid {holder.get('pid', '?')} ({holder.get('holder', '?')}), "
+                          f"gone since {holder['renewed']}: {holder['gone']}")
+            names.append(self.name)
+        for start in range(0, len(names), 10):   # DeleteParameters takes ten names a call
+            self._call("delete_parameters", Names=names[start:start + 10])
+        return names
+
+    # --- intents ---
+    def _intent_name(self, resource: str) -> str:
+        return f"{self.path}/intents/{resource.replace(':', '/')}"
 
     def intend(self, resource: str) -> None:
-        self._call("put_item", TableName=TABLE, Item={KEY: {"S": self._intent_id(resource)},
-                                                      "token": {"S": self.token}})
+        self._intents_seen.add(resource)
+        try:
+            self._call("put_parameter", Name=self._intent_name(resource), Type="String", Overwrite=False,
+                       Value=self.token, Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != EXISTS:   # announced by a run that was killed: still announced
+                raise
 
     def fulfilled(self, resource: str) -> None:
-        self._call("delete_item", TableName=TABLE, Key={KEY: {"S": self._intent_id(resource)}})
+        if resource in self._intents_seen:   # only what was announced, by this run or one before it
+            self._delete(self._intent_name(resource))
+            self._intents_seen.discard(resource)
 
     def pending(self, prefix: str) -> list[str]:
         """Resources announced under prefix (e.g. "s3:") and not confirmed tagged since."""
-        start = self._intent_id(prefix)
+        start = self._intent_name(prefix).rstrip("/")
         found = []
-        try:
-            for page in self.client.get_paginator("scan").paginate(
-                    TableName=TABLE, ConsistentRead=True, FilterExpression="begins_with(#id, :start)",
-                    ExpressionAttributeNames={"#id": KEY}, ExpressionAttributeValues={":start": {"S": start}}):
-                self.calls += 1
-                found.extend(item[KEY]["S"][len(self._intent_id("")):] for item in page["Items"])
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":   # no table: nothing was ever announced
-                raise
+        for page in self.client.get_paginator("get_parameters_by_path").paginate(Path=start, Recursive=True):
+            self.calls += 1
+            found.extend(prefix + p["Name"][len(start) + 1:] for p in page.get("Parameters", []))
+        self._intents_seen.update(found)
         return found
 
     def __enter__(self):

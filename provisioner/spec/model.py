@@ -65,6 +65,10 @@ class Spec:
                 index.setdefault(delivery.target, []).append(delivery)
         return index
 
+    def common_tags(self) -> dict:
+        """The tags every resource of the spec carries: the cost tags, then the spec's own."""
+        return {**cost_tags(self.project, self.environment), **self.tags}
+
     def owner_tags(self, node: ResourceNode) -> dict:
         return {
             "provisioner:project": self.project,
@@ -219,7 +223,7 @@ def _build_node(kind: str, name: str, raw: dict, path: tuple, spec: Spec, doc: D
     node = ResourceNode(kind=kind, name=name, props=props, path=path)
     node.default_physical_name = _default_name(name_template, spec, name)
     node.physical_name = reconciler.physical_name(node)
-    node.tags = {**_cost_tags(spec), **spec.tags, **props.pop("tags", {})}
+    node.tags = {**spec.common_tags(), **props.pop("tags", {})}
     node.ignore_changes = tuple(ignore_changes)
     return node
 
@@ -230,8 +234,8 @@ def _get(container, path):
     return container
 
 
-def _cost_tags(spec: Spec) -> dict:
-    return {"Project": spec.project, "Environment": spec.environment, "ManagedBy": "provisioner"}
+def cost_tags(project: str, environment: str) -> dict:
+    return {"Project": project, "Environment": environment, "ManagedBy": "provisioner"}
 
 
 def _default_name(template: str | None, spec: Spec, name: str) -> str:

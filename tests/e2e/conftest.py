@@ -66,6 +66,63 @@ def cli(endpoint, tmp_path):
     return run
 
 
+# a sitecustomize module for killable(): it wraps botocore's calls, so the tool's code is not changed or mocked
+KILLER = '''
+import atexit
+import os
+import threading
+
+import botocore.client
+
+_make_api_call = botocore.client.BaseClient._make_api_call
+_writes = [0]
+_lock = threading.Lock()
+READS = ("Get", "List", "Describe", "Head", "Scan", "Query")
+
+
+def _killing_make_api_call(self, operation_name, api_params):
+    service = self.meta.service_model.service_name
+    result = _make_api_call(self, operation_name, api_params)
+    if os.environ.get("CALL_LOG"):
+        with _lock, open(os.environ["CALL_LOG"], "a") as log:
+            log.write(f"{service} {operation_name} {api_params.get('Name', api_params.get('Path', ''))}\\n")
+    if operation_name.startswith(READS) or service == "sts":
+        return result
+    if service == "ssm" and api_params.get("Name", "").endswith("/lock"):   # the lock is not the apply's work
+        return result
+    with _lock:
+        _writes[0] += 1
+        count = _writes[0]
+    if os.environ.get("KILL_AFTER") in (operation_name, str(count)):
+        os.kill(os.getpid(), 9)
+    return result
+
+
+botocore.client.BaseClient._make_api_call = _killing_make_api_call
+if os.environ.get("KILL_REPORT"):
+    atexit.register(lambda: open(os.environ["KILL_REPORT"], "w").write(str(_writes[0])))
+'''
+
+
+@pytest.fixture
+def killable(tmp_path, endpoint):
+    """killable("apply", spec, kill_after=N): the installed CLI, killed with SIGKILL right after its Nth
+    write call (or the first call of that name); call_log= records every call it makes."""
+    (tmp_path / "killer").mkdir()
+    (tmp_path / "killer" / "sitecustomize.py").write_text(KILLER)
+
+    def run(*args, kill_after=None, report=None, call_log=None):
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "PROVISIONER_STATE_DIR": str(tmp_path / "state"),
+               "PYTHONPATH": str(tmp_path / "killer")}
+        for name, value in (("KILL_AFTER", kill_after), ("KILL_REPORT", report), ("CALL_LOG", call_log)):
+            if value is not None:
+                env[name] = str(value)
+        return subprocess.run([CLI, *map(str, args), "--endpoint-url", endpoint, "--no-color"],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    return run
+
+
 @pytest.fixture
 def boto(endpoint):
     """Plain boto3 clients on the emulator, for out-of-band changes and independent checks."""
@@ -125,3 +182,31 @@ def owned_arns(boto, project: str, environment: str) -> list[str]:
         if tags.get("provisioner:project") == project and tags.get("provisioner:environment") == environment:
             arns.append(f"arn:aws:apigateway:us-east-1::/restapis/{api['id']}")
     return arns
+
+
+def leftovers(boto, project: str = "market-data") -> list[str]:
+    """Anything with the environment's names, tagged or not (keys and secrets pending deletion excepted), any
+    table, and any parameter or table of the tool's own bookkeeping (the lock, intents), read with plain boto3."""
+    prefix = f"{project}-dev"
+    found = [b["Name"] for b in boto("s3").list_buckets()["Buckets"] if b["Name"].startswith(prefix)]
+    found += [u for u in boto("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])]
+    found += boto("dynamodb").list_tables()["TableNames"]
+    found += [p["Name"] for p in boto("ssm").get_parameters_by_path(Path="/", Recursive=True)["Parameters"]]
+    found += [f["FunctionName"] for f in boto("lambda").list_functions()["Functions"]]
+    found += [r["RoleName"] for r in boto("iam").list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
+    found += [g["logGroupName"] for g in boto("logs").describe_log_groups()["logGroups"] if prefix in g["logGroupName"]]
+    found += [t["TopicArn"] for t in boto("sns").list_topics()["Topics"] if prefix in t["TopicArn"]]
+    found += [a["name"] for a in boto("apigateway").get_rest_apis()["items"]]
+    found += [m["name"] for m in boto("stepfunctions").list_state_machines()["stateMachines"]]
+    found += [a["AlarmName"] for a in boto("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]]
+    found += [d["DashboardName"] for d in boto("cloudwatch").list_dashboards(DashboardNamePrefix=prefix)[
+        "DashboardEntries"]]
+    found += [s["Name"] for s in boto("secretsmanager").list_secrets()["SecretList"]
+              if s["Name"].startswith(prefix) and "DeletedDate" not in s]
+    found += [r["Name"] for r in boto("events").list_rules(NamePrefix=prefix)["Rules"]]
+    found += [v["VpcId"] for v in boto("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{prefix}-*"]}])[
+        "Vpcs"]]
+    found += [d["Id"] for d in boto("cloudfront").list_distributions()["DistributionList"].get("Items", [])]
+    found += [o["Name"] for o in boto("cloudfront").list_origin_access_controls()[
+        "OriginAccessControlList"].get("Items", []) if o["Name"].startswith(prefix)]
+    return found

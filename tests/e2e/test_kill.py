@@ -6,14 +6,12 @@ a chosen AWS write call returns: the tool's code is not changed or mocked.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import urllib.request
 
 import botocore.exceptions
 import pytest
 
-from tests.e2e.conftest import CLI, ROOT, owned_arns
+from tests.e2e.conftest import ROOT, leftovers, owned_arns
 
 SPEC = ROOT / "specs" / "market-data.yaml"
 PREFIX = "market-data-dev"
@@ -21,86 +19,10 @@ PREFIX = "market-data-dev"
 # event rule, VPC and CloudFront distribution
 ENVIRONMENTS = {"market-data": ROOT / "specs" / "market-data.yaml",
                 "microservices": ROOT / "specs" / "microservices.yaml"}
-KILLER = '''
-import atexit
-import os
-import threading
-
-import botocore.client
-
-_make_api_call = botocore.client.BaseClient._make_api_call
-_writes = [0]
-_lock = threading.Lock()
-READS = ("Get", "List", "Describe", "Head", "Scan", "Query")
-
-
-def _killing_make_api_call(self, operation_name, api_params):
-    result = _make_api_call(self, operation_name, api_params)
-    if operation_name.startswith(READS) or self.meta.service_model.service_name == "sts":
-        return result
-    if api_params.get("TableName") == "provisioner-locks":   # the lock is not the apply's work
-        return result
-    with _lock:
-        _writes[0] += 1
-        count = _writes[0]
-    if os.environ.get("KILL_AFTER") in (operation_name, str(count)):
-        os.kill(os.getpid(), 9)
-    return result
-
-
-botocore.client.BaseClient._make_api_call = _killing_make_api_call
-if os.environ.get("KILL_REPORT"):
-    atexit.register(lambda: open(os.environ["KILL_REPORT"], "w").write(str(_writes[0])))
-'''
-
-
-@pytest.fixture
-def killable(tmp_path, endpoint):
-    (tmp_path / "killer").mkdir()
-    (tmp_path / "killer" / "sitecustomize.py").write_text(KILLER)
-
-    def run(*args, kill_after=None, report=None):
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "PROVISIONER_STATE_DIR": str(tmp_path / "state"),
-               "PYTHONPATH": str(tmp_path / "killer")}
-        if kill_after is not None:
-            env["KILL_AFTER"] = str(kill_after)
-        if report is not None:
-            env["KILL_REPORT"] = str(report)
-        return subprocess.run([CLI, *map(str, args), "--endpoint-url", endpoint, "--no-color"],
-                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    return run
-
-
-def _leftovers(boto, project: str = "market-data") -> list[str]:
-    """Anything with the environment's names, tagged or not (keys and secrets pending deletion excepted)."""
-    prefix = f"{project}-dev"
-    found = [b["Name"] for b in boto("s3").list_buckets()["Buckets"] if b["Name"].startswith(prefix)]
-    found += [u for u in boto("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])]
-    found += [t for t in boto("dynamodb").list_tables()["TableNames"] if t.startswith(prefix)]
-    found += [f["FunctionName"] for f in boto("lambda").list_functions()["Functions"]]
-    found += [r["RoleName"] for r in boto("iam").list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
-    found += [g["logGroupName"] for g in boto("logs").describe_log_groups()["logGroups"] if prefix in g["logGroupName"]]
-    found += [t["TopicArn"] for t in boto("sns").list_topics()["Topics"] if prefix in t["TopicArn"]]
-    found += [a["name"] for a in boto("apigateway").get_rest_apis()["items"]]
-    found += [m["name"] for m in boto("stepfunctions").list_state_machines()["stateMachines"]]
-    found += [a["AlarmName"] for a in boto("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]]
-    found += [d["DashboardName"] for d in boto("cloudwatch").list_dashboards(DashboardNamePrefix=prefix)[
-        "DashboardEntries"]]
-    found += [s["Name"] for s in boto("secretsmanager").list_secrets()["SecretList"]
-              if s["Name"].startswith(prefix) and "DeletedDate" not in s]
-    found += [r["Name"] for r in boto("events").list_rules(NamePrefix=prefix)["Rules"]]
-    found += [v["VpcId"] for v in boto("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{prefix}-*"]}])[
-        "Vpcs"]]
-    found += [d["Id"] for d in boto("cloudfront").list_distributions()["DistributionList"].get("Items", [])]
-    found += [o["Name"] for o in boto("cloudfront").list_origin_access_controls()[
-        "OriginAccessControlList"].get("Items", []) if o["Name"].startswith(prefix)]
-    return found
 
 
 def _recovers(killable, boto, spec=SPEC, project="market-data"):
-    """After a kill: unlock, apply converges, diff is clean, destroy leaves nothing of ours."""
-    assert killable("unlock", spec).returncode == 0
+    """After a kill, with no unlock: apply converges, diff is clean, destroy leaves nothing of ours."""
     applied = killable("apply", spec, "--yes")
     assert applied.returncode == 0, applied.stderr[-3000:]
     diff = killable("diff", spec)
@@ -108,7 +30,7 @@ def _recovers(killable, boto, spec=SPEC, project="market-data"):
     destroyed = killable("destroy", spec, "--yes")
     assert destroyed.returncode == 0, destroyed.stderr[-3000:]
     assert owned_arns(boto, project, "dev") == []
-    assert _leftovers(boto, project) == []
+    assert leftovers(boto, project) == []
 
 
 def test_bucket_created_but_not_tagged_is_still_ours(killable, boto):
