@@ -34,7 +34,7 @@ def test_sts_is_asked_once_per_access_key(cache):
 
 @mock_aws
 def test_another_endpoint_or_a_damaged_entry_asks_again(cache):
-    _aws().account_id
+    assert _aws().account_id
     other_endpoint = _aws(endpoint="http://127.0.0.1:1")
     assert other_endpoint._known_account() != _aws()._known_account()
     for entry in (cache / "accounts").iterdir():

@@ -40,6 +40,7 @@ def test_missing_files_are_none_and_clients_work_through_the_cache(tmp_path, mon
 
 def test_the_lists_of_services_are_botocores_and_follow_a_new_models_folder(tmp_path, monkeypatch):
     import botocore.session
+
     from provisioner.aws import CachedLoader
 
     monkeypatch.setenv("PROVISIONER_CACHE_DIR", str(tmp_path / "cache"))
