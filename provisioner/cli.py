@@ -67,8 +67,8 @@ def cli():
     tear environments down by their ownership tags.
 
     \b
-    Exit codes: 0 success (diff: in sync), 1 error (invalid spec, AWS error, refused),
-    2 diff: changes pending, 130 interrupted.
+    Exit codes: 0 success (diff: in sync), 1 error (usage error, invalid spec, AWS error,
+    refused), 2 diff: changes pending, 130 interrupted.
     """
 
 
@@ -502,7 +502,9 @@ def main(argv=None) -> None:
         sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        # click gives usage errors (unknown option, bad choice, missing argument) exit 2, which is
+        # diff's "changes pending": a typo must not read as drift in CI
+        sys.exit(ExitCode.ERROR)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(ExitCode.INTERRUPTED)
