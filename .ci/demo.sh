@@ -4,7 +4,9 @@
 set -euo pipefail
 P="$BIN/provisioner"
 trap '"$P" local stop >/dev/null 2>&1 || true' EXIT
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# bold headings only on a terminal and without NO_COLOR (no-color.org), like the tool's own output
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then B=$'\033[1m' R=$'\033[0m'; else B='' R=''; fi
+step() { printf '\n%s== %s%s\n' "$B" "$*" "$R"; }
 
 step "validate $SPEC (no AWS call)"
 "$P" validate "$SPEC"

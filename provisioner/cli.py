@@ -39,7 +39,8 @@ def common_options(command):
         click.option("--local", "use_local", is_flag=True, default=None,
                      help="Use the embedded AWS emulator (a moto server on 127.0.0.1, started if needed)."),
         click.option("-v", "--verbose", is_flag=True, default=None, help="Show tracebacks and more detail."),
-        click.option("--no-color", is_flag=True, default=None, help="No ANSI colours."),
+        click.option("--no-color", is_flag=True, default=None,
+                     help="No ANSI colours (also with NO_COLOR set, or when the output is not a terminal)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -53,7 +54,7 @@ def common_options(command):
                 setattr(settings, name, value)
         if no_color:
             settings.color = False
-        _stderr_color["enabled"] = settings.color
+        _color_flag["enabled"] = settings.color
         return command(*args, **kwargs)
 
     return wrapper
@@ -76,17 +77,21 @@ def _factory() -> Factory:
     return Factory(_settings(click.get_current_context()))
 
 
+_color_flag = {"enabled": True}   # False after --no-color; read from worker threads too
+
+
+def _color(stream) -> bool:
+    """Colour only on a terminal, never after --no-color or with NO_COLOR set and not empty (no-color.org)."""
+    return _color_flag["enabled"] and not os.environ.get("NO_COLOR") and stream.isatty()
+
+
 def _style() -> Style:
-    settings = _settings(click.get_current_context())
-    return Style(settings.color and sys.stdout.isatty())
-
-
-_stderr_color = {"enabled": True}
+    return Style(_color(sys.stdout))
 
 
 def _err(message: str, fg: str | None = None) -> None:
     """Progress and diagnostics on stderr; callable from worker threads (no click context needed)."""
-    colored = fg and _stderr_color["enabled"] and sys.stderr.isatty()
+    colored = fg and _color(sys.stderr)
     click.echo(click.style(message, fg=fg) if colored else message, err=True)
 
 
