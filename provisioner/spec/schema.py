@@ -97,6 +97,9 @@ def _short(error) -> str:
     if error.validator == "pattern":
         described = error.schema.get("description")
         return f"{error.instance!r} does not match {error.validator_value!r}" + (f" ({described})" if described else "")
+    if error.validator in ("maxLength", "minLength"):   # the length, not a regex, tells what is wrong
+        bound = "at most" if error.validator == "maxLength" else "at least"
+        return f"{len(error.instance)} characters long; {bound} {error.validator_value} characters"
     if error.validator == "not":
         described = error.schema.get("description")
         return f"{error.instance!r} is not allowed" + (f" ({described})" if described else "")
