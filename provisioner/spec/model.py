@@ -215,7 +215,7 @@ def _build_node(kind: str, name: str, raw: dict, path: tuple, spec: Spec, doc: D
     for field_path, target_kind in typed_refs:
         value = _get(props, field_path)
         if isinstance(value, str):
-            _set_path(props, field_path, Ref(f"{target_kind}.{value}", "arn"))
+            _set_path(props, field_path, Ref(f"{target_kind}.{value}", "arn", written=value))
         elif isinstance(value, Template) or isinstance(value, Ref) and value.kind != target_kind:
             diagnostics.append(doc.diagnostic(path + field_path, (
                 f"must be the logical name of one of the spec's {target_kind} "
@@ -271,23 +271,27 @@ def _check_references(node: ResourceNode, spec: Spec, registry, doc: Document) -
     tag_refs = [(("tags",) + rel_path, ref) for rel_path, ref in find_refs(node.tags)]
     for rel_path, ref in list(find_refs(node.props)) + tag_refs:
         path = node.path + rel_path
+        # a typed field's short form (`queue: dlq`) is named as written, by the field's path and value
+        about = f"reference {ref}: " if ref.written is None else ""
         target_kind, _, target_name = ref.address.partition(".")
         if target_kind not in registry:
-            out.append(doc.diagnostic(path, f"reference {ref}: unknown resource kind '{target_kind}'"))
+            out.append(doc.diagnostic(path, f"{about}unknown resource kind '{target_kind}'"))
             continue
         if ref.address not in spec.nodes:
+            if node.owner is not None:   # a generated resource's reference comes from its owner's, reported there
+                continue
             known = sorted(n.name for n in spec.nodes.values() if n.kind == target_kind)
             hint = f" (defined: {', '.join(known)})" if known else f" (the spec has no {target_kind})"
-            out.append(doc.diagnostic(path, f"reference {ref}: no resource '{target_name}' in {target_kind}{hint}"))
+            out.append(doc.diagnostic(path, f"{about}no resource '{target_name}' in {target_kind}{hint}"))
             continue
         attributes = registry[target_kind].attributes
         if ref.attr not in attributes:
             out.append(doc.diagnostic(
-                path, f"reference {ref}: {target_kind} have no attribute '{ref.attr}' "
+                path, f"{about}{target_kind} have no attribute '{ref.attr}' "
                       f"(available: {', '.join(sorted(attributes))})"))
             continue
         if ref.address == node.address:
-            out.append(doc.diagnostic(path, f"reference {ref}: a resource cannot reference itself"))
+            out.append(doc.diagnostic(path, f"{about}a resource cannot reference itself"))
             continue
         node.deps.add(ref.address)
     return out

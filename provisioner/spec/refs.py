@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 REF_PATTERN = re.compile(r"\$\{([^}]*)\}")
 REF_BODY = re.compile(r"^([a-z0-9_]+)\.([A-Za-z0-9][A-Za-z0-9_-]*)\.([a-z_]+)$")
@@ -14,6 +14,7 @@ class Ref:
 
     address: str   # "kms_keys.data"
     attr: str      # "arn"
+    written: str | None = field(default=None, compare=False)   # a typed field's short form: "data"
 
     @property
     def kind(self) -> str:
@@ -21,7 +22,6 @@ class Ref:
 
     def __str__(self) -> str:
         return "${%s.%s}" % (self.address, self.attr)
-
 
 @dataclass(frozen=True)
 class Template:

@@ -1,12 +1,15 @@
 """The command line's own behaviour: usage errors, colour, help, completion (no AWS call)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 
 from provisioner.cli import cli, main
 
-SPEC = "specs/example.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = str(ROOT / "specs" / "example.yaml")
 # every verb with the arguments it needs to get as far as option parsing
 VERBS = {
     "validate": [SPEC], "diff": [SPEC], "plan": [SPEC], "apply": [SPEC], "destroy": [SPEC],
@@ -77,3 +80,25 @@ def test_help_of_the_group_documents_usage_errors_as_exit_1(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
     assert "1 error (usage error," in " ".join(out.split())
+
+
+def test_a_short_typed_reference_is_named_as_written_once_per_place(capsys, tmp_path):
+    spec = tmp_path / "refs.yaml"
+    spec.write_text("version: 1\nproject: shop\nenvironment: dev\n"
+                    "sqs_queues:\n  orders:\n    dead_letter: {queue: missing}\n"
+                    "lambda_functions:\n  f:\n    code: %s/lambda_code/shop_orders\n    handler: orders.handler\n"
+                    "    dead_letter_queue: {sqs_queue: nope}\n"
+                    "    grants: [{dynamodb_table: nothere, access: read}]\n"
+                    "sns_topics:\n  t: {kms_key: '${kms_keys.gone.arn}'}\n" % ROOT)
+    code, _, err = run(capsys, "validate", str(spec))
+    assert code == 1
+    assert err.splitlines()[:-1] == [
+        f"{spec}:6: sqs_queues.orders.dead_letter.queue: no resource 'missing' in sqs_queues (defined: orders)",
+        f"{spec}:11: lambda_functions.f.dead_letter_queue.sqs_queue: no resource 'nope' in sqs_queues "
+        "(defined: orders)",
+        f"{spec}:12: lambda_functions.f.grants[0].dynamodb_table: no resource 'nothere' in dynamodb_tables "
+        "(the spec has no dynamodb_tables)",
+        f"{spec}:14: sns_topics.t.kms_key: reference ${{kms_keys.gone.arn}}: no resource 'gone' in kms_keys "
+        "(the spec has no kms_keys)",   # written in full, so named in full
+    ]   # not ${sqs_queues.missing.arn}, and not again for the function's generated role
+
