@@ -196,12 +196,13 @@ def _run(factory, ctx, changes, output, lock=None):
 
 def _summary(outcomes, seconds, ctx, verb: str) -> dict:
     done = [o for o in outcomes if o.status == "done"]
-    counts = {PAST[a]: sum(1 for o in done if o.change.action == a) for a in PAST}
+    addresses = {PAST[a]: sorted(o.change.address for o in done if o.change.action == a) for a in PAST}
     failed = [o for o in outcomes if o.status == "failed"]
     return {
         "result": "interrupted" if any(o.status == "not_started" for o in outcomes) else
                   "failed" if failed or any(o.status == "skipped" for o in outcomes) else "ok",
-        **counts,
+        **{past: len(done_here) for past, done_here in addresses.items()},
+        "resources": addresses,
         "failed": [{"address": o.change.address, "error": o.error} for o in failed],
         "skipped": [{"address": o.change.address, "reason": o.error} for o in outcomes if o.status == "skipped"],
         "not_started": [o.change.address for o in outcomes if o.status == "not_started"],
@@ -211,7 +212,8 @@ def _summary(outcomes, seconds, ctx, verb: str) -> dict:
     }
 
 
-def _report(summary: dict, output: str, verb: str, stats: bool) -> None:
+def _report(summary: dict, output: str, verb: str, stats: bool, shown: list) -> None:
+    """Print the summary; of the warnings, those the plan did not already show (shown)."""
     if output == "json":
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -220,7 +222,8 @@ def _report(summary: dict, output: str, verb: str, stats: bool) -> None:
         click.echo(f"{verb} {summary['result']}: {counts} in {summary['seconds']:.1f}s, "
                    f"{calls['total']} API calls ({calls['writes']} writes)")
         for warning in summary["warnings"]:
-            _err(f"warning: {warning}", "yellow")
+            if warning not in shown:
+                _err(f"warning: {warning}", "yellow")
         if stats:
             click.echo(calls_text(calls))
     for failure in summary["failed"]:
@@ -295,7 +298,7 @@ def _apply(factory, ctx, plan, yes, stats, output, lock=None):
         outcomes, seconds = _run(factory, ctx, plan.changes, output, lock)
     else:
         outcomes, seconds = [], 0.0
-    _report(_summary(outcomes, seconds, ctx, "apply"), output, "apply", stats)
+    _report(_summary(outcomes, seconds, ctx, "apply"), output, "apply", stats, plan.warnings)
 
 
 @cli.command()
@@ -366,7 +369,7 @@ def _destroy(factory, ctx, plan, dry_run, yes, output, lock=None):
     if left and summary["result"] == "ok":
         summary["result"] = "failed"
         summary["failed"].append({"address": ", ".join(left), "error": f"still present after destroy: {left}"})
-    _report(summary, output, "destroy", False)
+    _report(summary, output, "destroy", False, plan.warnings)
 
 
 @cli.command()
