@@ -432,18 +432,22 @@ def graph(spec, environment, fmt):
 
 @cli.group(name="local")
 def local_group():
-    """Manage the embedded AWS emulator used by --local."""
+    """Manage the embedded AWS emulator used by --local.
+
+    Each project folder (the nearest folder holding .git, else the current one) has its own
+    emulator: these commands never see or stop another checkout's.
+    """
 
 
 @local_group.command(name="status")
 def local_status():
-    """Show whether the emulator runs, and where."""
+    """Show whether this folder's emulator runs, and where. Exit 0 if it runs, 1 if not."""
     from provisioner import local
     running = local.status()
     if running:
-        click.echo(f"running: {running['endpoint_url']} (pid {running['pid']})")
+        click.echo(f"running: {running['endpoint_url']} (pid {running['pid']}) for {running['folder']}")
     else:
-        click.echo("not running")
+        click.echo(f"not running for {local.project_folder()}")
         sys.exit(ExitCode.ERROR)
 
 
@@ -456,7 +460,7 @@ def local_start():
 
 @local_group.command(name="stop")
 def local_stop():
-    """Stop the emulator; its state is lost."""
+    """Stop this folder's emulator; its state is lost."""
     from provisioner import local
     click.echo("stopped" if local.stop() else "not running")
 

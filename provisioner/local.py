@@ -1,11 +1,14 @@
 """The embedded AWS emulator for --local: a moto server on 127.0.0.1, started on demand.
 
-Its port and pid are kept in the state folder (PROVISIONER_STATE_DIR, default
-~/.cache/provisioner), so every command of a session talks to the same server. State lives
-as long as that server runs; `provisioner local stop` ends it.
+Each project folder (the checkout: the nearest folder above the current one that holds .git, else
+the current folder) has its own emulator. Its port, pid and folder are kept in the state folder
+(PROVISIONER_STATE_DIR, default ~/.cache/provisioner) under local/, so every command run in that
+checkout talks to the same server, and no other checkout sees or stops it. State lives as long as
+that server runs; `provisioner local stop` ends it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -27,8 +30,15 @@ def state_dir() -> Path:
     return Path(os.environ.get("PROVISIONER_STATE_DIR") or Path.home() / ".cache" / "provisioner")
 
 
-def _state_file() -> Path:
-    return state_dir() / "local.json"
+def project_folder() -> Path:
+    """The checkout the emulator belongs to: the nearest folder holding .git, else the current folder."""
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / ".git").exists()), here)
+
+
+def _state_file(folder: Path) -> Path:
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    return state_dir() / "local" / f"{key}.json"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -54,10 +64,13 @@ def free_port() -> int:
 
 
 def status() -> dict | None:
-    """{"port", "pid", "endpoint_url"} of the running emulator, or None."""
+    """{"port", "pid", "folder", "endpoint_url"} of this project folder's running emulator, or None."""
+    folder = project_folder()
     try:
-        state = json.loads(_state_file().read_text())
+        state = json.loads(_state_file(folder).read_text())
     except (OSError, ValueError):
+        return None
+    if state.get("folder") != str(folder):   # the owner is recorded: never another checkout's server
         return None
     if _pid_alive(state.get("pid", -1)) and _port_open(state.get("port", 0)):
         return {**state, "endpoint_url": f"http://127.0.0.1:{state['port']}"}
@@ -113,19 +126,22 @@ def ensure_running() -> str:
         running = status()
         if running:
             return running["endpoint_url"]
-        folder = state_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        process = start_server(log_path=folder / "moto.log")
-        _state_file().write_text(json.dumps({"port": process.port, "pid": process.pid, "started": time.time()}))
-        return f"http://127.0.0.1:{process.port}"
+        folder, state = project_folder(), _state_file(project_folder())
+        state.parent.mkdir(parents=True, exist_ok=True)
+        process = start_server(log_path=state.with_suffix(".log"))
+        state.write_text(json.dumps({"port": process.port, "pid": process.pid, "folder": str(folder),
+                                     "started": time.time()}))
+        endpoint = f"http://127.0.0.1:{process.port}"
+        print(f"started the embedded AWS emulator for {folder} at {endpoint} (pid {process.pid}); it keeps "
+              f"running for later --local commands in this folder: stop it with `provisioner local stop`",
+              file=sys.stderr, flush=True)
+        return endpoint
 
 
 def stop() -> bool:
+    """Stop this project folder's emulator; False if it was not running."""
     running = status()
-    try:
-        _state_file().unlink()
-    except FileNotFoundError:
-        pass
+    _state_file(project_folder()).unlink(missing_ok=True)   # this folder's own file, stale or not
     if not running:
         return False
     try:

@@ -136,6 +136,7 @@ def test_local_starts_the_embedded_emulator_and_stops_it(cli, tmp_path):
     assert cli("local", "status", env=env, endpoint_flag=False).code == 1
     applied = cli("apply", SPEC, "--local", "--yes", env=env, endpoint_flag=False)
     assert applied.code == 0, applied
+    assert applied.err.count("started the embedded AWS emulator for ") == 1, applied   # the lock's client too
     status = cli("local", "status", env=env, endpoint_flag=False)
     assert status.code == 0 and "running: http://127.0.0.1:" in status.out
     assert cli("diff", SPEC, "--local", env=env, endpoint_flag=False).code == 0
