@@ -106,6 +106,9 @@ environment_option = click.option(
 output_option = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
                              show_default=True, help="Output format.")
 spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
+detail_option = click.option(
+    "--detail", is_flag=True,
+    help="Show every field of a create (defaults and tags too), not only the settings the spec gives.")
 lock_timeout_option = click.option(
     "--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
     help="Wait this long for another apply/destroy of the environment to finish (0: fail at once).")
@@ -143,8 +146,9 @@ def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_lo
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="Resources read at once.")
 @click.option("--stats", is_flag=True, help="Print API calls by operation.")
+@detail_option
 @common_options
-def diff_command(spec, environment, output, parallelism, stats):
+def diff_command(spec, environment, output, parallelism, stats, detail):
     """Show how AWS differs from SPEC, field by field (alias: plan).
 
     Exit 0 when AWS matches the spec, 2 when changes are pending, 1 on error.
@@ -154,7 +158,7 @@ def diff_command(spec, environment, output, parallelism, stats):
     if output == "json":
         click.echo(json.dumps({**plan_json(plan), "api_calls": ctx.aws.counter.summary()}, indent=2))
     else:
-        click.echo(plan_text(plan, _style()))
+        click.echo(plan_text(plan, _style(), detail=detail))
         if stats:
             click.echo(calls_text(ctx.aws.counter.summary()))
     sys.exit(ExitCode.CHANGES if plan.has_changes else ExitCode.OK)
@@ -172,7 +176,23 @@ def _confirm(question: str, yes: bool) -> None:
         raise Failed("cancelled; nothing was changed")
 
 
-def _run(factory, ctx, changes, output, lock=None):
+class Timing:
+    """Wall time of a run: the plan (from the start of the command) and the changes; the time a
+    confirmation prompt waits for its answer is neither."""
+
+    def __init__(self, started: float):
+        self.started = started
+        self.plan_seconds = self.change_seconds = 0.0
+
+    def planned(self) -> None:
+        self.plan_seconds = time.monotonic() - self.started
+
+    @property
+    def seconds(self) -> float:
+        return self.plan_seconds + self.change_seconds
+
+
+def _run(factory, ctx, changes, output, timing, lock=None):
     started = time.monotonic()
 
     def on_event(event, change, outcome=None, message=None):
@@ -191,10 +211,11 @@ def _run(factory, ctx, changes, output, lock=None):
     if lock is not None:   # a run that lost its lock to another run stops starting work
         lock.on_lost = executor.stop
     outcomes = executor.run(changes)
-    return outcomes, time.monotonic() - started
+    timing.change_seconds = time.monotonic() - started
+    return outcomes
 
 
-def _summary(outcomes, seconds, ctx, verb: str) -> dict:
+def _summary(outcomes, timing, ctx) -> dict:
     done = [o for o in outcomes if o.status == "done"]
     addresses = {PAST[a]: sorted(o.change.address for o in done if o.change.action == a) for a in PAST}
     failed = [o for o in outcomes if o.status == "failed"]
@@ -206,7 +227,8 @@ def _summary(outcomes, seconds, ctx, verb: str) -> dict:
         "failed": [{"address": o.change.address, "error": o.error} for o in failed],
         "skipped": [{"address": o.change.address, "reason": o.error} for o in outcomes if o.status == "skipped"],
         "not_started": [o.change.address for o in outcomes if o.status == "not_started"],
-        "seconds": round(seconds, 2),
+        "seconds": round(timing.seconds, 2),
+        "plan_seconds": round(timing.plan_seconds, 2),
         "api_calls": ctx.aws.counter.summary(),
         "warnings": list(ctx.warnings),
     }
@@ -219,8 +241,8 @@ def _report(summary: dict, output: str, verb: str, stats: bool, shown: list) -> 
     else:
         calls = summary["api_calls"]
         counts = ", ".join(f"{summary[k]} {k}" for k in PAST.values() if summary[k]) or "no changes"
-        click.echo(f"{verb} {summary['result']}: {counts} in {summary['seconds']:.1f}s, "
-                   f"{calls['total']} API calls ({calls['writes']} writes)")
+        click.echo(f"{verb} {summary['result']}: {counts} in {summary['seconds']:.1f}s "
+                   f"(plan {summary['plan_seconds']:.1f}s), {calls['total']} API calls ({calls['writes']} writes)")
         for warning in summary["warnings"]:
             if warning not in shown:
                 _err(f"warning: {warning}", "yellow")
@@ -246,8 +268,9 @@ def _report(summary: dict, output: str, verb: str, stats: bool, shown: list) -> 
 @click.option("--stats", is_flag=True, help="Print API calls by operation.")
 @lock_timeout_option
 @output_option
+@detail_option
 @common_options
-def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_timeout, output):
+def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_timeout, output, detail):
     """Create, update and prune resources so that AWS matches SPEC.
 
     Prints the plan, asks for confirmation (unless --yes), then applies it in dependency
@@ -255,6 +278,7 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
     One apply or destroy changes an environment at a time: a run with changes takes the environment's
     lock (see `unlock`); a lock whose holder died is taken over.
     """
+    started = time.monotonic()
     factory = _factory()
     loaded = factory.load_spec(spec, environment)
     _print_warnings(loaded)
@@ -269,7 +293,7 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
             return ctx, plan
 
         ctx, plan = _plan_under_lock(lock, make_plan, lock_timeout)
-        _apply(factory, ctx, plan, yes, stats, output, lock)
+        _apply(factory, ctx, plan, yes, stats, output, Timing(started), detail, lock)
 
 
 def _plan_under_lock(lock, make_plan, timeout):
@@ -288,17 +312,19 @@ def _plan_under_lock(lock, make_plan, timeout):
     return make_plan()
 
 
-def _apply(factory, ctx, plan, yes, stats, output, lock=None):
+def _apply(factory, ctx, plan, yes, stats, output, timing, detail, lock=None):
+    timing.planned()
     if output == "text" or plan.has_changes:
-        _err(plan_text(plan, _style())) if output == "json" else click.echo(plan_text(plan, _style()))
+        text = plan_text(plan, _style(), detail=detail)
+        _err(text) if output == "json" else click.echo(text)
     if plan.blocked:
         raise ProvisionerError("refusing to apply: " + "; ".join(f"{c.address}: {c.blocked}" for c in plan.blocked))
     if plan.has_changes:
         _confirm(f"Apply {len(plan.pending)} changes to {plan.project}/{plan.environment}?", yes)
-        outcomes, seconds = _run(factory, ctx, plan.changes, output, lock)
+        outcomes = _run(factory, ctx, plan.changes, output, timing, lock)
     else:
-        outcomes, seconds = [], 0.0
-    _report(_summary(outcomes, seconds, ctx, "apply"), output, "apply", stats, plan.warnings)
+        outcomes = []
+    _report(_summary(outcomes, timing, ctx), output, "apply", stats, plan.warnings)
 
 
 @cli.command()
@@ -311,13 +337,15 @@ def _apply(factory, ctx, plan, yes, stats, output, lock=None):
               help="Resources deleted at once.")
 @lock_timeout_option
 @output_option
+@detail_option
 @common_options
-def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout, output):
+def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout, output, detail):
     """Delete everything the environment owns, found by its ownership tags.
 
     Give SPEC, or --project and --environment. Deletes in reverse dependency order, never touches
     a resource without this project's and environment's tags, and checks that nothing owned is left.
     """
+    timing = Timing(time.monotonic())
     factory = _factory()
     loaded = None
     if spec:
@@ -335,16 +363,17 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
 
     if dry_run:
         _destroy(factory, *make_plan(factory.context(project, environment, loaded, parallelism=parallelism)),
-                 dry_run, yes, output)
+                 dry_run, yes, output, timing, detail)
         return
     with concurrent.futures.ThreadPoolExecutor(1) as beside, lock:
         context = beside.submit(factory.context, project, environment, loaded, parallelism=parallelism)
         ctx, plan = _plan_under_lock(lock, lambda: make_plan(context.result()), lock_timeout)
-        _destroy(factory, ctx, plan, dry_run, yes, output, lock)
+        _destroy(factory, ctx, plan, dry_run, yes, output, timing, detail, lock)
 
 
-def _destroy(factory, ctx, plan, dry_run, yes, output, lock=None):
-    text = plan_text(plan, _style(), title="Destroy")
+def _destroy(factory, ctx, plan, dry_run, yes, output, timing, detail, lock=None):
+    timing.planned()
+    text = plan_text(plan, _style(), title="Destroy", detail=detail)
     if output == "json" and dry_run:
         click.echo(json.dumps(plan_json(plan), indent=2))
         return
@@ -356,11 +385,11 @@ def _destroy(factory, ctx, plan, dry_run, yes, output, lock=None):
             if lock is not None:
                 lock.clear_leftovers(on_notice=lambda message: _err(f"  .. {message}", "yellow"))
             click.echo("Nothing to destroy.") if output == "text" else click.echo(json.dumps(
-                _summary([], 0.0, ctx, "destroy"), indent=2))
+                _summary([], timing, ctx), indent=2))
         return
     _confirm(f"Destroy {len(plan.pending)} resources of {plan.project}/{plan.environment}?", yes)
-    outcomes, seconds = _run(factory, ctx, plan.changes, output, lock)
-    summary = _summary(outcomes, seconds, ctx, "destroy")
+    outcomes = _run(factory, ctx, plan.changes, output, timing, lock)
+    summary = _summary(outcomes, timing, ctx)
     ctx.forget_discovery()
     left = [r.address or r.arn for r in factory.planner(ctx).discover()]
     if not left and lock is not None:   # what runs killed before us left of their bookkeeping

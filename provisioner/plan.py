@@ -107,7 +107,7 @@ def _flatten_create(desired: dict) -> tuple:
     for key, value in desired.items():
         if key.startswith("_"):
             continue
-        if isinstance(value, dict) and value and not contains_unknown(value):
+        if isinstance(value, dict) and value and not contains_unknown(value) and "Statement" not in value:
             out.extend(FieldDiff(f"{key}.{k}", ABSENT, v) for k, v in value.items())
         else:
             out.append(FieldDiff(key, ABSENT, value))

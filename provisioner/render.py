@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import click
+import yaml
 
 from provisioner.plan import ABSENT, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan
 from provisioner.reconcilers.base import NOT_RETURNED
@@ -13,7 +14,19 @@ SYMBOLS = {CREATE: ("+", "green"), UPDATE: ("~", "yellow"), REPLACE: ("-/+", "ma
            DELETE: ("-", "red"), NOOP: (" ", None)}
 
 
-def value_text(value) -> str:
+# fields that hold a JSON document (policies, a state machine's definition, a dashboard), printed indented
+DOCUMENT_FIELDS = frozenset({"policy", "policies", "assume_role_policy", "trust_policy", "inline_policies",
+                             "definition", "body", "widgets"})
+
+
+def is_document(path: str, value) -> bool:
+    """A JSON document: a non-empty mapping or list in a document field, or a policy (it has a Statement)."""
+    return bool(value) and isinstance(value, (dict, list)) and (
+        path.split(".", 1)[0] in DOCUMENT_FIELDS or isinstance(value, dict) and "Statement" in value)
+
+
+def value_text(value, document: bool = False) -> str:
+    """One line; a document as indented JSON on several lines."""
     if value is UNKNOWN:
         return "(known after apply)"
     if value is ABSENT:
@@ -22,9 +35,24 @@ def value_text(value) -> str:
         return "(not returned)"
     if value is None:
         return "null"
+    if document:
+        return json.dumps(_as_written(_without_unset(value)), indent=2, default=str)
     if isinstance(value, (dict, list, bool, int, float)):
         return json.dumps(_without_unset(value), sort_keys=True, default=str)
     return str(value)
+
+
+def _as_written(value):
+    """A canonical policy's statements, kept keyed by Sid (or a hash) for the diff, as a list again."""
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _as_written(v) for k, v in value.items()}
+    statements = out.get("Statement")
+    if isinstance(statements, dict) and "Effect" not in statements:
+        out["Statement"] = [s if sid.startswith("#") else {"Sid": sid, **s} for sid, s in statements.items()]
+    return out
 
 
 def _without_unset(value):
@@ -56,7 +84,44 @@ class Style:
         return click.style(text, fg=fg, bold=bold) if self.color and (fg or bold) else text
 
 
-def plan_text(plan: Plan, style: Style, title: str = "Plan") -> str:
+def _line(text: str, indent: str) -> str:
+    """text whose later lines (an indented JSON value) are indented under its first."""
+    return text.replace("\n", "\n" + indent)
+
+
+def _flow(value) -> str:
+    """A setting on one line as a spec writes it: {queue: dlq, max_receive_count: 3}."""
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 30).strip()
+    return value_text(value)
+
+
+def _written_lines(key: str, value, indent: str = "      ") -> list[str]:
+    """A setting as the spec gives it: on one line, or a long mapping or list one entry a line, or a
+    document as indented JSON."""
+    if is_document(key, value):
+        return [_line(f"{indent}{key}: {value_text(value, document=True)}", indent)]
+    text = _flow(value)
+    if len(text) <= 100 or not value:
+        return [f"{indent}{key}: {text}"]
+    if isinstance(value, dict):
+        return [f"{indent}{key}:"] + [f"{indent}  {k}: {_flow(v)}" for k, v in value.items()]
+    return [f"{indent}{key}:"] + [f"{indent}  - {_flow(v)}" for v in value]
+
+
+def _create_lines(change, detail: bool) -> list[str]:
+    """A create's settings: as the spec gives them (a generated resource: none, its header names its
+    owner), or with detail every field the create sets, defaults and tags included."""
+    if detail:
+        return [_line(f"      {d.path}: {value_text(d.after, is_document(d.path, d.after))}", "      ")
+                for d in change.diffs if d.after is not None]
+    written = change.node.written if change.node is not None else {}
+    return [line for key, value in written.items() for line in _written_lines(key, value)]
+
+
+def plan_text(plan: Plan, style: Style, title: str = "Plan", detail: bool = False) -> str:
+    """The plan for a reader. Creates show the settings the spec gives (detail: every field, with the
+    defaults and tags); updates and replacements every field that differs, with AWS's value and the spec's."""
     counts = plan.counts()
     lines = [style(f"{title} for {plan.project}/{plan.environment} ({plan.region}): "
                    f"{counts[CREATE]} to create, {counts[UPDATE]} to update, {counts[REPLACE]} to replace, "
@@ -66,19 +131,23 @@ def plan_text(plan: Plan, style: Style, title: str = "Plan") -> str:
         header = f"{symbol} {change.address}  ({change.physical_name})"
         if change.reason:
             header += f"  # {change.reason}"
+        elif change.node is not None and change.node.owner:
+            header += f"  # for {change.node.owner}"
         lines.append(style(header, color))
-        for field_diff in change.diffs:
-            if change.action == CREATE:
-                if field_diff.after is None:
-                    continue
-                lines.append(f"      {field_diff.path}: {value_text(field_diff.after)}")
-            else:
-                lines.append(style(f"    ~ {change.address}.{field_diff.path}: "
-                                   f"{value_text(field_diff.before)} -> {value_text(field_diff.after)}", color))
+        if change.action == CREATE:
+            lines.extend(_create_lines(change, detail))
+        for field_diff in () if change.action == CREATE else change.diffs:
+            path, before, after = field_diff.path, field_diff.before, field_diff.after
+            lines.append(style(_line(f"    ~ {change.address}.{path}: {value_text(before, is_document(path, before))}"
+                                     f" -> {value_text(after, is_document(path, after))}", "      "), color))
+        if detail and change.action == DELETE and change.owned is not None and change.owned.arn:
+            lines.append(f"      arn: {change.owned.arn}")
         if change.ignored:
             lines.append(f"      (ignore_changes: {', '.join(change.ignored)})")
         if change.blocked:
             lines.append(style(f"      ! blocked: {change.blocked}", "red"))
+    if counts[CREATE] and not detail:
+        lines.append("(creates show the settings the spec gives; --detail shows every field, default and tag)")
     if not plan.has_changes and title == "Plan":
         lines.append(style("No changes: AWS matches the spec.", "green"))
     for warning in plan.warnings:

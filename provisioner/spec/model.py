@@ -28,6 +28,7 @@ class ResourceNode:
     deps: set = field(default_factory=set)    # addresses this node references
     default_physical_name: str = ""           # {project}-{environment}-{name} or the name: template
     owner: str | None = None                  # address of the node that implies this one (its role, logs)
+    written: dict = field(default_factory=dict)   # the settings as the spec gives them (with its defaults:)
 
     @property
     def address(self) -> str:
@@ -165,6 +166,7 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
                 continue
             node = _build_node(kind, name, raw, owner.path, spec, doc, diagnostics, bad_names)
             node.owner = owner.address
+            node.written = {}   # generated from the owner's settings, not written in the spec
             spec.nodes[address] = node
 
     for node in spec.nodes.values():
@@ -201,6 +203,7 @@ def _build_node(kind: str, name: str, raw: dict, path: tuple, spec: Spec, doc: D
     reconciler = spec.registry[kind]
     defaults = doc.data.get("defaults", {}).get(kind, {})
     props = _deep_merge(defaults, raw)
+    written = {k: v for k, v in copy.deepcopy(props).items() if k not in ("name", "ignore_changes")}
     typed_refs = complete(kind_schema(kind), props)
     # name and ignore_changes are plain text: {project}-style placeholders, field names
     name_template = props.pop("name", None)
@@ -220,7 +223,7 @@ def _build_node(kind: str, name: str, raw: dict, path: tuple, spec: Spec, doc: D
             diagnostics.append(doc.diagnostic(path + field_path, (
                 f"must be the logical name of one of the spec's {target_kind} "
                 f"(or a ${{{target_kind}.NAME.attribute}} reference), got '{value}'")))
-    node = ResourceNode(kind=kind, name=name, props=props, path=path)
+    node = ResourceNode(kind=kind, name=name, props=props, path=path, written=written)
     node.default_physical_name = _default_name(name_template, spec, name)
     node.physical_name = reconciler.physical_name(node)
     node.tags = {**spec.common_tags(), **props.pop("tags", {})}

@@ -1,6 +1,8 @@
 """What apply and destroy report: each warning once, and which resources they changed."""
 from __future__ import annotations
 
+import re
+
 SPEC = """\
 version: 1
 project: reports
@@ -44,3 +46,63 @@ def test_apply_json_lists_the_resources_it_created_updated_and_deleted(cli, tmp_
     destroyed = cli("destroy", _spec(tmp_path), "--yes", "-o", "json")
     assert destroyed.code == 0, destroyed
     assert sorted(destroyed.json()["resources"]["deleted"]) == ["kms_keys.data", "sqs_queues.jobs"]
+
+
+ROLE = """\
+iam_roles:
+  reader:
+    services: [lambda.amazonaws.com]
+    policies:
+      read-jobs:
+        Statement:
+          - {Sid: ReadJobs, Effect: Allow, Action: sqs:ReceiveMessage, Resource: "${sqs_queues.jobs.arn}"}
+"""
+
+
+def _with_role(tmp_path):
+    path = _spec(tmp_path)
+    path.write_text(path.read_text() + ROLE)
+    return path
+
+
+def test_a_create_shows_the_settings_the_spec_gives_and_detail_every_field(cli, tmp_path):
+    compact = cli("diff", _with_role(tmp_path))
+    assert compact.code == 2, compact
+    assert "+ sqs_queues.jobs  (reports-dev-jobs)\n      retention_seconds: 345600\n+ " in compact.out, compact
+    assert "+ sqs_queues.archive  (reports-dev-archive)\n+ " in compact.out   # archive: {} gives nothing
+    for noise in ("tags.", "delay_seconds", "visibility_timeout", "max_session_duration"):
+        assert noise not in compact.out, compact
+    assert "--detail shows every field" in compact.out
+
+    detail = cli("diff", _with_role(tmp_path), "--detail")
+    assert detail.code == 2, detail
+    for field in ("tags.Project: reports", "tags.provisioner:resource: sqs_queues.jobs", "delay_seconds: 0",
+                  "visibility_timeout: 30", "max_session_duration: 3600"):
+        assert f"\n      {field}\n" in detail.out, detail
+    assert "--detail shows" not in detail.out
+
+
+def test_a_policy_prints_as_indented_json(cli, tmp_path):
+    compact = cli("diff", _with_role(tmp_path)).out
+    assert ('      policies: {\n        "read-jobs": {\n          "Statement": [\n            {\n'
+            '              "Sid": "ReadJobs",\n') in compact, compact
+    detail = cli("diff", _with_role(tmp_path), "--detail").out
+    # the trust policy the tool writes, its statements as a list again
+    assert '      trust_policy: {\n        "Version": "2012-10-17",\n        "Statement": [\n' in detail, detail
+    assert max(len(line) for line in detail.splitlines()) < 160, detail
+
+
+def test_an_update_keeps_the_field_level_diff(cli, tmp_path):
+    assert cli("apply", _spec(tmp_path), "--yes").code == 0
+    for verb in ("diff", "apply"):
+        changed = cli(verb, _spec(tmp_path, retention=86400), *(["--yes"] if verb == "apply" else []))
+        assert "~ sqs_queues.jobs  (reports-dev-jobs)\n    ~ sqs_queues.jobs.retention_seconds: 345600 -> 86400\n" \
+            in changed.out, changed
+
+
+def test_a_summary_gives_the_wall_time_with_the_plan(cli, tmp_path):
+    applied = cli("apply", _spec(tmp_path), "--yes")
+    total, plan = map(float, re.search(r"apply ok: 3 created in ([\d.]+)s \(plan ([\d.]+)s\)", applied.out).groups())
+    assert 0 < plan <= total, applied
+    report = cli("destroy", _spec(tmp_path), "--yes", "-o", "json").json()
+    assert 0 < report["plan_seconds"] <= report["seconds"], report
