@@ -26,6 +26,11 @@ class Failed(ProvisionerError):
     """A command that already printed its problems and only needs its exit code."""
 
 
+def examples(*lines: str) -> str:
+    """A command's epilog: an Examples section, printed as written (a paragraph after \\b is not rewrapped)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def _settings(ctx: click.Context) -> Settings:
     return ctx.ensure_object(Settings)
 
@@ -60,7 +65,12 @@ def common_options(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=examples("provisioner validate specs/example.yaml",
+                             "provisioner diff specs/example.yaml --local",
+                             "provisioner apply specs/example.yaml --environment pr-42 --yes",
+                             "provisioner destroy --project shop --environment pr-42 --yes",
+                             "provisioner COMMAND --help"))
 @click.version_option(__version__, prog_name="provisioner")
 @common_options
 def cli():
@@ -114,7 +124,8 @@ lock_timeout_option = click.option(
     help="Wait this long for another apply/destroy of the environment to finish (0: fail at once).")
 
 
-@cli.command()
+@cli.command(epilog=examples("provisioner validate specs/example.yaml",
+                             "provisioner validate specs/example.yaml --environment pr-42   # names with pr-42"))
 @spec_argument
 @environment_option
 @common_options
@@ -139,7 +150,11 @@ def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_lo
     return spec, ctx, plan
 
 
-@cli.command(name="diff")
+@cli.command(name="diff", epilog=examples(
+    "provisioner diff specs/example.yaml                 # exit 0 in sync, 2 changes pending",
+    "provisioner plan specs/example.yaml --detail        # every field of a create, defaults and tags too",
+    "provisioner diff specs/example.yaml --local -o json",
+    "provisioner diff specs/example.yaml; [ $? -eq 2 ] && echo drift"))
 @spec_argument
 @environment_option
 @output_option
@@ -257,7 +272,11 @@ def _report(summary: dict, output: str, verb: str, stats: bool, shown: list) -> 
         raise Failed(f"{verb} failed")
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "provisioner apply specs/example.yaml                # shows the plan, asks before changing anything",
+    "provisioner apply specs/example.yaml --local --yes  # on the embedded emulator, no questions",
+    "provisioner apply specs/example.yaml -e pr-42 --yes -o json",
+    "provisioner apply specs/example.yaml --yes --lock-timeout 300 --parallelism 4"))
 @spec_argument
 @environment_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -327,7 +346,10 @@ def _apply(factory, ctx, plan, yes, stats, output, timing, detail, lock=None):
     _report(_summary(outcomes, timing, ctx), output, "apply", stats, plan.warnings)
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "provisioner destroy specs/example.yaml --dry-run    # what would be deleted",
+    "provisioner destroy specs/example.yaml --yes",
+    "provisioner destroy --project shop --environment pr-42 --yes   # no spec needed"))
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--project", "-p", help="Project to destroy (when no SPEC is given).")
 @environment_option
@@ -401,7 +423,8 @@ def _destroy(factory, ctx, plan, dry_run, yes, output, timing, detail, lock=None
     _report(summary, output, "destroy", False, plan.warnings)
 
 
-@cli.command()
+@cli.command(epilog=examples("provisioner unlock specs/example.yaml",
+                             "provisioner unlock --project shop --environment pr-42"))
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--project", "-p", help="Project (when no SPEC is given).")
 @environment_option
@@ -424,7 +447,8 @@ def unlock(spec, project, environment):
                else f"{project}/{environment} is not locked")
 
 
-@cli.command()
+@cli.command(epilog=examples("provisioner outputs specs/example.yaml",
+                             "provisioner outputs specs/example.yaml --local | jq -r '.[\"sqs_queues.orders\"].url'"))
 @spec_argument
 @environment_option
 @common_options
@@ -441,14 +465,17 @@ def outputs(spec, environment):
     click.echo(json.dumps(result, indent=2, sort_keys=True))
 
 
-@cli.command()
+@cli.command(epilog=examples("provisioner schema > spec.schema.json",
+                             "# in a spec, for editor completion:",
+                             "# yaml-language-server: $schema=./spec.schema.json"))
 def schema():
     """Print the JSON Schema of the spec format."""
     from provisioner.spec.schema import load_schema
     click.echo(json.dumps(load_schema(), indent=2))
 
 
-@cli.command()
+@cli.command(epilog=examples("provisioner graph specs/example.yaml | dot -Tsvg > graph.svg",
+                             "provisioner graph specs/example.yaml --format mermaid"))
 @spec_argument
 @environment_option
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
@@ -459,7 +486,7 @@ def graph(spec, environment, fmt):
     click.echo(to_dot(loaded) if fmt == "dot" else to_mermaid(loaded), nl=False)
 
 
-@cli.group(name="local")
+@cli.group(name="local", epilog=examples("provisioner local status", "provisioner local stop"))
 def local_group():
     """Manage the embedded AWS emulator used by --local.
 
@@ -468,7 +495,8 @@ def local_group():
     """
 
 
-@local_group.command(name="status")
+@local_group.command(name="status", epilog=examples(
+    "provisioner local status", "provisioner local status >/dev/null && echo running"))
 def local_status():
     """Show whether this folder's emulator runs, and where. Exit 0 if it runs, 1 if not."""
     from provisioner import local
@@ -480,18 +508,31 @@ def local_status():
         sys.exit(ExitCode.ERROR)
 
 
-@local_group.command(name="start")
+@local_group.command(name="start", epilog=examples("provisioner local start"))
 def local_start():
     """Start the emulator (commands with --local start it on demand too)."""
     from provisioner import local
     click.echo(f"running: {local.ensure_running()}")
 
 
-@local_group.command(name="stop")
+@local_group.command(name="stop", epilog=examples("provisioner local stop"))
 def local_stop():
     """Stop this folder's emulator; its state is lost."""
     from provisioner import local
     click.echo("stopped" if local.stop() else "not running")
+
+
+@cli.command(epilog=examples(
+    "provisioner completion bash > ~/.local/share/bash-completion/completions/provisioner",
+    "provisioner completion zsh > \"${fpath[1]}/_provisioner\"",
+    "provisioner completion fish > ~/.config/fish/completions/provisioner.fish",
+    "eval \"$(provisioner completion bash)\"                # this shell only"))
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell):
+    """Print the shell completion script of SHELL (commands, options, choices and file names)."""
+    from click.shell_completion import get_completion_class
+    script = get_completion_class(shell)(cli, {}, "provisioner", "_PROVISIONER_COMPLETE").source()
+    click.echo(script)
 
 
 def _terminate(signum, frame):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import boto3
+
 from tests.e2e.conftest import ROOT, owned_arns
 
 SPEC = ROOT / "specs" / "example.yaml"
@@ -139,6 +141,10 @@ def test_local_starts_the_embedded_emulator_and_stops_it(cli, tmp_path):
     assert applied.err.count("started the embedded AWS emulator for ") == 1, applied   # the lock's client too
     status = cli("local", "status", env=env, endpoint_flag=False)
     assert status.code == 0 and "running: http://127.0.0.1:" in status.out
+    # README: boto3 reaches it with any dummy credentials, the spec's region and the endpoint status prints
+    sqs = boto3.client("sqs", endpoint_url=re.search(r"running: (\S+)", status.out).group(1),
+                       region_name="us-east-1", aws_access_key_id="any", aws_secret_access_key="dummy")
+    assert any(url.endswith("/shop-dev-orders") for url in sqs.list_queues()["QueueUrls"])
     assert cli("diff", SPEC, "--local", env=env, endpoint_flag=False).code == 0
     assert cli("local", "stop", env=env, endpoint_flag=False).out.strip() == "stopped"
     assert cli("local", "status", env=env, endpoint_flag=False).code == 1

@@ -15,6 +15,7 @@ VERBS = {
     "validate": [SPEC], "diff": [SPEC], "plan": [SPEC], "apply": [SPEC], "destroy": [SPEC],
     "outputs": [SPEC], "schema": [], "graph": [SPEC], "unlock": [SPEC],
     "local status": [], "local start": [], "local stop": [],
+    "completion": ["bash"],
 }
 WITH_OUTPUT = ["diff", "plan", "apply", "destroy"]
 NEED_SPEC = ["validate", "diff", "plan", "apply", "outputs", "graph", "destroy", "unlock"]
@@ -102,3 +103,42 @@ def test_a_short_typed_reference_is_named_as_written_once_per_place(capsys, tmp_
         "(the spec has no kms_keys)",   # written in full, so named in full
     ]   # not ${sqs_queues.missing.arn}, and not again for the function's generated role
 
+
+
+def _groups(group: click.Group, prefix: str = ""):
+    yield prefix.strip()
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _groups(command, f"{prefix}{name} ")
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS) + sorted(_groups(cli)))
+def test_every_help_has_examples_of_the_command_as_written(verb, capsys):
+    code, out, _ = run(capsys, *verb.split(), "--help")
+    assert code == 0
+    examples = out.split("\n  Examples:\n", 1)[1].splitlines()   # after the options, kept line by line
+    assert examples and all(line.startswith("    ") for line in examples if line), out
+    assert any(line.strip().startswith(f"provisioner {verb}".strip()) for line in examples), out
+
+
+@pytest.mark.parametrize("shell, marker", [
+    ("bash", "_PROVISIONER_COMPLETE=bash_complete"),
+    ("zsh", "#compdef provisioner"),
+    ("fish", "_PROVISIONER_COMPLETE=fish_complete"),
+])
+def test_completion_prints_the_shell_script(shell, marker, capsys):
+    code, out, _ = run(capsys, "completion", shell)
+    assert code == 0 and marker in out
+
+
+@pytest.mark.parametrize("words, cword, expected", [
+    ("provisioner ap", "1", ["plain,apply"]),
+    ("provisioner completion ", "2", ["plain,bash", "plain,zsh", "plain,fish"]),
+    ("provisioner diff --deta", "2", ["plain,--detail"]),
+])
+def test_the_completion_script_is_answered_by_the_command(words, cword, expected, capsys, monkeypatch):
+    monkeypatch.setenv("_PROVISIONER_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", words)
+    monkeypatch.setenv("COMP_CWORD", cword)
+    code, out, _ = run(capsys)
+    assert code == 0 and out.split() == expected
