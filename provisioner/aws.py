@@ -16,8 +16,8 @@ import botocore.session
 from botocore.config import Config
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from provisioner.cache import cache_root, write_whole
 from provisioner.errors import NotEmulated
-from provisioner.packaging import cache_root
 
 DEFAULT_MAX_ATTEMPTS = 8   # botocore "standard" retry mode: throttling and transient 5xx, jittered backoff
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Scan", "Query", "BatchGet", "Lookup", "Search")
@@ -93,22 +93,10 @@ class CachedModelFiles(botocore.loaders.JSONFileLoader):
             pass
         data = super().load_file(file_path)
         try:
-            _write_whole(cached, marshal.dumps(_plain(data)))
+            write_whole(cached, marshal.dumps(_plain(data)))
         except ValueError:
             pass
         return data
-
-
-def _write_whole(path: Path, content: bytes) -> None:
-    """Writes path whole or not at all, whatever other processes do meanwhile; a cache that cannot be
-    written is only slower."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
-        staging.write_bytes(content)
-        os.replace(staging, path)
-    except OSError:
-        pass
 
 
 class CachedLoader(botocore.loaders.Loader):
@@ -134,7 +122,7 @@ class CachedLoader(botocore.loaders.Loader):
             found = marshal.loads(cached.read_bytes())
         except (OSError, ValueError, EOFError, TypeError):
             found = super().list_available_services(type_name)
-            _write_whole(cached, marshal.dumps(found))
+            write_whole(cached, marshal.dumps(found))
         self._cache[("services", type_name)] = found
         return found
 
@@ -248,7 +236,7 @@ class Aws(ArnBuilder):
             if not (self._account_id or "").isdigit():
                 self._account_id = self.client("sts").get_caller_identity()["Account"]
                 if known:
-                    _write_whole(known, self._account_id.encode())
+                    write_whole(known, self._account_id.encode())
         return self._account_id
 
     def _known_account(self) -> Path | None:

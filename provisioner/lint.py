@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 
 from provisioner.spec.refs import Ref, Template
 
@@ -127,7 +126,7 @@ def _parliament_version() -> str:
 def _parliament_issues(policy: str) -> list:
     """Parliament's hard errors for one policy text, kept on disk by content: importing parliament and its
     IAM definitions costs a third of a second, and the same statements are linted on every run."""
-    from provisioner.packaging import cache_root
+    from provisioner.cache import cache_root, write_whole
 
     key = hashlib.sha256(f"{_parliament_version()}\n{policy}".encode()).hexdigest()
     cached = cache_root() / "lint" / f"{key}.json"
@@ -139,13 +138,7 @@ def _parliament_issues(policy: str) -> list:
 
     issues = [[f.issue, _detail(f.detail)] for f in analyze_policy_string(policy).findings
               if f.issue in PARLIAMENT_ERRORS]
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(issues))
-        temporary.replace(cached)
-    except OSError:
-        pass   # a read-only home only costs the next run the same third of a second
+    write_whole(cached, json.dumps(issues).encode())   # unwritable: the next run takes the same third of a second
     return issues
 
 

@@ -33,6 +33,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provisioner.cache import cache_root, written
 from provisioner.errors import ProvisionerError
 
 EXCLUDED_DIRS = frozenset({"__pycache__", ".git", ".pytest_cache", "tests"})
@@ -187,16 +188,13 @@ def _python_version(runtime: str, folder: Path) -> str:
     return match.group(1)
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("PROVISIONER_CACHE_DIR") or Path.home() / ".cache" / "provisioner")
-
-
 def _vendored_tree(folder: Path, requirements: str, architecture: str, runtime: str) -> Path:
     """The folder holding `requirements` installed for Lambda: from the disk cache, or pip-installed into it."""
     platform, python_version = LAMBDA_PLATFORMS[architecture], _python_version(runtime, folder)
     key = hashlib.sha256(f"{platform}\n{python_version}\n{requirements}".encode()).hexdigest()
     target = cache_root() / "packages" / key
     if target.is_dir():
+        os.utime(target)   # used: pruning takes the packages no run used for longest
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=target.parent))
@@ -210,6 +208,7 @@ def _vendored_tree(folder: Path, requirements: str, architecture: str, runtime: 
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    written()
     return target
 
 

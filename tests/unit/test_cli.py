@@ -15,7 +15,7 @@ VERBS = {
     "validate": [SPEC], "diff": [SPEC], "plan": [SPEC], "apply": [SPEC], "destroy": [SPEC],
     "outputs": [SPEC], "schema": [], "graph": [SPEC], "unlock": [SPEC],
     "local status": [], "local start": [], "local stop": [],
-    "completion": ["bash"],
+    "completion": ["bash"], "cache info": [], "cache clean": [],
 }
 WITH_OUTPUT = ["diff", "plan", "apply", "destroy"]
 NEED_SPEC = ["validate", "diff", "plan", "apply", "outputs", "graph", "destroy", "unlock"]
