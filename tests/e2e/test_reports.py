@@ -106,3 +106,22 @@ def test_a_summary_gives_the_wall_time_with_the_plan(cli, tmp_path):
     assert 0 < plan <= total, applied
     report = cli("destroy", _spec(tmp_path), "--yes", "-o", "json").json()
     assert 0 < report["plan_seconds"] <= report["seconds"], report
+
+
+def test_an_emulator_warning_is_printed_once_per_run_not_after_every_step(cli, tmp_path):
+    table = ("dynamodb_tables:\n  events:\n    partition_key: {name: id, type: S}\n"
+             "    contributor_insights: true\n")
+    spec = _spec(tmp_path)
+    spec.write_text(spec.read_text() + table)
+    insights = "dynamodb_tables.events: contributor_insights: not emulated by this endpoint"
+    rotation = "kms_keys.data: rotation_period_days is not returned by this endpoint"
+    created = cli("apply", spec, "--yes")   # the table's create meets the missing API
+    assert created.code == 0, created
+    assert (created.out + created.err).count(insights) == 1, created
+
+    spec.write_text(spec.read_text().replace("retention_seconds: 345600", "retention_seconds: 86400"))
+    for run in (cli("apply", spec, "--yes"),   # plans twice (the second under the lock), applies, summarises
+                cli("diff", spec)):
+        assert run.code in (0, 2), run
+        for warning in (insights, rotation):
+            assert (run.out + run.err).count(warning) == 1, run
