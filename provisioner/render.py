@@ -36,10 +36,25 @@ def value_text(value, document: bool = False) -> str:
     if value is None:
         return "null"
     if document:
-        return json.dumps(_as_written(_without_unset(value)), indent=2, default=str)
+        return _indented_json(_as_written(_without_unset(value)))
     if isinstance(value, (dict, list, bool, int, float)):
         return json.dumps(_without_unset(value), sort_keys=True, default=str)
     return str(value)
+
+
+def _indented_json(value, depth: int = 0) -> str:
+    """JSON indented by two spaces a level, except that a part fitting on a short line stays on one (a
+    list of plain values on a longer one)."""
+    flat = json.dumps(value, default=str)
+    plain = isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value)
+    if not isinstance(value, (dict, list)) or not value or depth and len(flat) + 2 * depth <= (100 if plain else 72):
+        return flat
+    pad = "  " * (depth + 1)
+    if isinstance(value, dict):
+        items = [f"{pad}{json.dumps(k)}: {_indented_json(v, depth + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+    items = [pad + _indented_json(v, depth + 1) for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
 
 
 def _as_written(value):

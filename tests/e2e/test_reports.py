@@ -1,6 +1,7 @@
 """What apply and destroy report: each warning once, and which resources they changed."""
 from __future__ import annotations
 
+import json
 import re
 
 SPEC = """\
@@ -89,6 +90,9 @@ def test_a_policy_prints_as_indented_json(cli, tmp_path):
     detail = cli("diff", _with_role(tmp_path), "--detail").out
     # the trust policy the tool writes, its statements as a list again
     assert '      trust_policy: {\n        "Version": "2012-10-17",\n        "Statement": [\n' in detail, detail
+    block = detail.split("      trust_policy: ", 1)[1].split("\n      }\n", 1)[0] + "}"
+    assert json.loads(block)["Statement"] == [{"Effect": "Allow", "Action": ["sts:AssumeRole"],
+                                               "Principal": {"Service": ["lambda.amazonaws.com"]}}]
     assert max(len(line) for line in detail.splitlines()) < 160, detail
 
 
