@@ -118,7 +118,7 @@ output_option = click.option("--output", "-o", type=click.Choice(["text", "json"
 spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
 detail_option = click.option(
     "--detail", is_flag=True,
-    help="Show every field of a create (defaults and tags too), not only the settings the spec gives.")
+    help="Show every field a create sets (defaults and tags too) and the ARN of each delete.")
 lock_timeout_option = click.option(
     "--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
     help="Wait this long for another apply/destroy of the environment to finish (0: fail at once).")
