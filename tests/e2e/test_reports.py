@@ -104,10 +104,13 @@ def test_an_update_keeps_the_field_level_diff(cli, tmp_path):
             in changed.out, changed
 
 
-def test_a_summary_gives_the_wall_time_with_the_plan(cli, tmp_path):
+def test_a_summary_gives_the_wall_time_with_the_plan_and_destroy_detail_the_arns(cli, tmp_path):
     applied = cli("apply", _spec(tmp_path), "--yes")
     total, plan = map(float, re.search(r"apply ok: 3 created in ([\d.]+)s \(plan ([\d.]+)s\)", applied.out).groups())
     assert 0 < plan <= total, applied
+    dry = cli("destroy", _spec(tmp_path), "--dry-run", "--detail")
+    assert "- sqs_queues.jobs  (reports-dev-jobs)  # owned by this environment\n" \
+           "      arn: arn:aws:sqs:us-east-1:123456789012:reports-dev-jobs\n" in dry.out, dry
     report = cli("destroy", _spec(tmp_path), "--yes", "-o", "json").json()
     assert 0 < report["plan_seconds"] <= report["seconds"], report
 
