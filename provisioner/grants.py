@@ -39,7 +39,7 @@ SQS_SEND = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
 SQS_CONSUME = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
 KMS_DECRYPT = ["kms:Decrypt", "kms:DescribeKey"]
-KMS_ENCRYPT = ["kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
+KMS_ENCRYPT = ["kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
 SECRET_READ = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
 
 # kind -> access -> documentation, used by the schema description and the README
@@ -65,7 +65,7 @@ ACCESS_LEVELS = {
     "sns_topics": {"publish": "Publish"},
     "kms_keys": {
         "decrypt": "Decrypt, DescribeKey",
-        "encrypt": "Encrypt, GenerateDataKey*, DescribeKey",
+        "encrypt": "Encrypt, GenerateDataKey, DescribeKey",
         "encrypt_decrypt": "encrypt + decrypt",
     },
     "log_groups": {"write": "CreateLogStream, PutLogEvents on the group's streams"},
@@ -102,7 +102,8 @@ def _sid(*parts: str) -> str:
 
 def encryption_key(target) -> Ref | None:
     """The spec key that encrypts a grant's target, if any."""
-    key = target.props.get("kms_key") or (target.props.get("encryption") or {}).get("kms_key")
+    encryption = target.props.get("encryption")
+    key = target.props.get("kms_key") or (encryption.get("kms_key") if isinstance(encryption, dict) else None)
     return key if isinstance(key, Ref) else None
 
 
@@ -144,7 +145,7 @@ def compile_grants(grants: list, spec) -> list[dict]:
                            "send_consume": KMS_DECRYPT + KMS_ENCRYPT}[access]
         elif kind == "sns_topics":
             statements.append(_statement(_sid("Topic", name, access), ["sns:Publish"], [_arn(ref)]))
-            kms_actions = KMS_DECRYPT + ["kms:GenerateDataKey*"]
+            kms_actions = KMS_DECRYPT + ["kms:GenerateDataKey"]
         elif kind == "kms_keys":
             actions = {"decrypt": KMS_DECRYPT, "encrypt": KMS_ENCRYPT,
                        "encrypt_decrypt": KMS_DECRYPT + KMS_ENCRYPT}[access]

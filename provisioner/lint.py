@@ -46,8 +46,9 @@ def lint_statements(document: dict, resource_policy: bool = False, key_policy: b
         for action in actions:
             if root_delegation and action == "kms:*":
                 continue   # AWS's default key policy: the account root delegates the key to IAM
-            if action == "*" or action.endswith(":*"):
-                out.append((path + ("Action",), f"{name} allows '{action}': list the actions it needs, or add "
+            if "*" in action or "?" in action:
+                out.append((path + ("Action",), f"{name} allows '{action}', a pattern of actions (and of the ones "
+                                                "AWS adds later): list the actions it needs, or add "
                                                 "allow_wildcard: <reason>", "error"))
         if "NotAction" in statement:
             out.append((path + ("NotAction",), f"{name}: Allow with NotAction grants every other action; list the "

@@ -34,7 +34,8 @@ whole (not UTF-8, no header, a required column missing, a CSV error) or whose ro
 moved to REJECTED_PREFIX instead, next to its report, and nothing is written from it.
 
 Environment:
-    TABLE_NAME         DynamoDB table (required)
+    DYNAMODB_TABLE_NAME  DynamoDB table (required)
+    S3_BUCKET_NAME     the data bucket (required); events of any other bucket are skipped
     INCOMING_PREFIX    default incoming/
     PROCESSED_PREFIX   default processed/
     REJECTED_PREFIX    default rejected/
@@ -127,6 +128,9 @@ def _parse_json(text, what):
 
 def process_object(bucket, key):
     incoming = os.environ.get("INCOMING_PREFIX", "incoming/")
+    if bucket != os.environ["S3_BUCKET_NAME"]:
+        log({"status": "skipped", "reason": "not the data bucket", "bucket": bucket, "key": key})
+        return None
     if not key.startswith(incoming):
         # Acting on our own processed/ or rejected/ objects would loop if the notification filter is wrong.
         log({"status": "skipped", "reason": f"key is not under {incoming}", "bucket": bucket, "key": key})
@@ -273,7 +277,7 @@ def _show(value: str) -> str:
 
 
 def write_items(items: list, source_key: str) -> None:
-    table = dynamodb.Table(os.environ["TABLE_NAME"])
+    table = dynamodb.Table(os.environ["DYNAMODB_TABLE_NAME"])
     # overwrite_by_pkeys drops an earlier duplicate key from the pending batch, which DynamoDB would refuse.
     with table.batch_writer(overwrite_by_pkeys=["symbol", "timestamp"]) as batch:
         for item in items:

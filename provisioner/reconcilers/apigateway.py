@@ -86,11 +86,13 @@ class ApiGateways(Reconciler):
     derived_fields = frozenset({"deployment", "method_settings"})
     rank = 30
     delete_tier = 2
+    opt_outs = ((("stage", "tracing"), False, "no X-Ray traces of the stage (FSBP APIGateway.3)"),
+                (("stage", "access_logs", "enabled"), False, "no access logs of the stage (Checkov CKV_AWS_76)"))
 
     # --- spec time ---
     def companions(self, node, spec):
-        logs = node.props["stage"].get("access_logs")
-        if not logs:
+        logs = node.props["stage"]["access_logs"]
+        if not logs["enabled"]:
             return []
         group = access_log_group(node.name)
         logs["log_group"] = Ref(f"log_groups.{group}", "arn")
@@ -144,7 +146,7 @@ class ApiGateways(Reconciler):
     # --- desired ---
     def desired(self, node, ctx):
         props, stage = node.props, node.props["stage"]
-        logs = stage.get("access_logs")
+        logs = stage["access_logs"] if stage["access_logs"]["enabled"] else None
         settings = {"*/*": _flat_settings(stage["method_settings"])} if stage.get("method_settings") else {}
         settings.update({settings_key(r): _flat_settings(s) for r, s in stage["route_settings"].items()})
         return {

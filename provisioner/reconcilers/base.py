@@ -38,6 +38,10 @@ class Observed:
     warnings: list = field(default_factory=list)
 
 
+# services that deliver with the sender's own role (a function's execution role), which its grants cover
+ENCRYPTS_AS_CALLER = {"lambda.amazonaws.com"}
+
+
 @dataclass(frozen=True)
 class Delivery:
     """A service that sends to a resource of the spec on behalf of another one (SNS -> queue, S3 -> topic).
@@ -68,7 +72,7 @@ def service_sid(service: str) -> str:
 def service_key_statement(service: str, account: str) -> dict:
     """Lets an AWS service use a key for this account's resources only (confused-deputy safe)."""
     return {"Sid": "Allow" + service_sid(service), "Effect": "Allow", "Principal": {"Service": service},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account}}}
 
 
@@ -108,6 +112,9 @@ class Reconciler:
     delete_tier: int = 1
     data_bearing: bool = False           # pruning needs --allow-data-loss when it holds data
     taggable: bool = True                # carries tags (ownership markers otherwise): deletion_protection needs it
+    # secure defaults a spec may turn off: (path in the props, the unsafe value, what is lost); validate
+    # warns about each one set, naming the control it fails
+    opt_outs: tuple = ()
 
     # --- spec time (no AWS calls) ---
     def physical_name(self, node) -> str:
@@ -129,6 +136,17 @@ class Reconciler:
         """Semantic checks beyond the schema: list of (path relative to node, message, severity)."""
         return []
 
+    def opt_out_warnings(self, node) -> list:
+        out = []
+        for path, unsafe, lost in self.opt_outs:
+            value = node.props
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            if value == unsafe:
+                shown = "null" if unsafe is None else str(unsafe).lower() if isinstance(unsafe, bool) else unsafe
+                out.append((path, f"{shown} turns off a secure default: {lost}", "warning"))
+        return out
+
     def lint(self, document, path: tuple, spec, resource_policy=True, key_policy=False) -> list:
         """Policy lint findings for a hand-written policy of this node, located under path."""
         if not document:
@@ -144,7 +162,7 @@ class Reconciler:
     def kms_key_statements(self, node, ctx) -> list[dict]:
         """Key-policy statements the key encrypting this node needs: one per service delivering to it."""
         return [service_key_statement(service, ctx.account_id)
-                for service in sorted({d.service for d in ctx.deliveries_to(node.address)})]
+                for service in sorted({d.service for d in ctx.deliveries_to(node.address)} - ENCRYPTS_AS_CALLER)]
 
     # --- AWS time ---
     def predicted_outputs(self, node, ctx) -> dict:

@@ -22,6 +22,7 @@ import re
 from provisioner.aws import unless_missing
 from provisioner.errors import ProvisionerError
 from provisioner.reconcilers.base import (
+    Delivery,
     NameRule,
     Observed,
     OwnedResource,
@@ -183,6 +184,13 @@ class Alarms(Reconciler):
                                         "quiet ones; error_rate: {function: ..., threshold_percent: N} alarms on "
                                         "the error percentage", "warning"))
         return out
+
+    def deliveries(self, node, spec):
+        """CloudWatch publishes to the topics of the spec it notifies (their policy and key allow this alarm)."""
+        topics = {ref.address for field in ACTION_FIELDS for ref in node.props[field]
+                  if isinstance(ref, Ref) and ref.address.startswith("sns_topics.")}
+        return [Delivery(topic, "cloudwatch.amazonaws.com", node.address, Ref(node.address, "arn"))
+                for topic in sorted(topics)]
 
     def _periods(self, props, form):
         if form in SHORTHANDS:

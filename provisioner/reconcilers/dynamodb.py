@@ -20,6 +20,7 @@ STREAM_VIEWS = {"keys_only": "KEYS_ONLY", "new_image": "NEW_IMAGE", "old_image":
                 "new_and_old_images": "NEW_AND_OLD_IMAGES"}
 SCALING_METRICS = {"read": "DynamoDBReadCapacityUtilization", "write": "DynamoDBWriteCapacityUtilization"}
 WAIT = {"Delay": 2, "MaxAttempts": 450}   # up to 15 minutes: large GSI backfills are slow
+AWS_MANAGED_KEY = "alias/aws/dynamodb"
 
 
 def _scaling(name: str, props: dict) -> dict:
@@ -37,6 +38,12 @@ def _dimension(key: str) -> tuple[str, str, str]:
     level = "index" if "/index/" in resource else "table"
     units = "ReadCapacityUnits" if direction == "read" else "WriteCapacityUnits"
     return resource, f"dynamodb:{level}:{units}", direction
+
+
+def _desired_key(props) -> str | None:
+    if props["encryption"] == "aws_owned":
+        return None
+    return props.get("kms_key") or AWS_MANAGED_KEY
 
 
 def _key(attribute: dict) -> dict:
@@ -77,11 +84,16 @@ class DynamoDbTables(Reconciler):
     tagging_type = "dynamodb:table"
     rank = 20
     data_bearing = True
+    opt_outs = ((("point_in_time_recovery",), False, "no continuous backups (FSBP DynamoDB.2)"),
+                (("encryption",), "aws_owned", "the table's key is not in KMS, so key use is neither "
+                 "controlled nor audited (AWS Config dynamodb-table-encrypted-kms)"))
 
     # --- spec checks ---
     def validate(self, node, spec):
         props, out = node.props, []
         provisioned = props["billing"] == "provisioned"
+        if props["encryption"] == "aws_owned" and "kms_key" in props:
+            out.append((("kms_key",), "a kms_key needs encryption: kms", "error"))
         for field in ("read_capacity", "write_capacity"):
             if provisioned and field not in props:
                 out.append(((), f"billing: provisioned needs {field}", "error"))
@@ -158,7 +170,7 @@ class DynamoDbTables(Reconciler):
             "stream": props["stream"],
             "ttl_attribute": props.get("ttl_attribute"),
             "point_in_time_recovery": props["point_in_time_recovery"],
-            "kms_key": props.get("kms_key"),
+            "kms_key": _desired_key(props),
             "contributor_insights": props["contributor_insights"],
             "deletion_protection": props["deletion_protection"],
             "table_class": props["table_class"],
@@ -239,8 +251,7 @@ class DynamoDbTables(Reconciler):
             "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
             else None,
             "point_in_time_recovery": pitr,
-            "kms_key": sse.get("KMSMasterKeyArn") if sse.get("Status") in ("ENABLED", "UPDATING")
-            and sse.get("SSEType") == "KMS" else None,
+            "kms_key": self._read_key(ctx, sse),
             "contributor_insights": insights,
             "deletion_protection": table.get("DeletionProtectionEnabled", False),
             "table_class": table.get("TableClassSummary", {}).get("TableClass", "STANDARD"),
@@ -340,9 +351,21 @@ class DynamoDbTables(Reconciler):
         return {"StreamEnabled": True, "StreamViewType": STREAM_VIEWS[desired["stream"]]}
 
     def _sse_spec(self, desired) -> dict:
+        if desired["kms_key"] == AWS_MANAGED_KEY:
+            return {"Enabled": True, "SSEType": "KMS"}
         if desired["kms_key"]:
             return {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": desired["kms_key"]}
         return {"Enabled": False}
+
+    def _read_key(self, ctx, sse) -> str | None:
+        """The key ARN, or AWS_MANAGED_KEY when it is the AWS managed key (known by its alias, which
+        DescribeKey resolves and, in an account that never used it, creates)."""
+        arn = sse.get("KMSMasterKeyArn")
+        if sse.get("Status") not in ("ENABLED", "UPDATING") or sse.get("SSEType") != "KMS" or not arn:
+            return None
+        managed = ctx.memo("dynamodb_aws_managed_key", lambda: ctx.client("kms").describe_key(
+            KeyId=AWS_MANAGED_KEY)["KeyMetadata"]["Arn"])
+        return AWS_MANAGED_KEY if arn == managed else arn
 
     def create(self, node, desired, ctx):
         client = ctx.client("dynamodb")

@@ -34,6 +34,7 @@ class KmsKeys(Reconciler):
     tagging_type = "kms:key"
     rank = 10
     delete_tier = 0
+    opt_outs = ((("rotation",), False, "the key material is never rotated (FSBP KMS.4)"),)
 
     def validate(self, node, spec):
         out = self.lint(node.props.get("policy"), ("policy",), spec, key_policy=True)

@@ -16,6 +16,7 @@ from provisioner.aws import eventually, is_not_emulated, is_not_found, unless_mi
 from provisioner.packaging import Package, PackagingError, build_package, check_handler
 from provisioner.reconcilers.base import (
     NOT_RETURNED,
+    Delivery,
     NameRule,
     Observed,
     OwnedResource,
@@ -67,6 +68,12 @@ def _destination(target: dict | None):
     return next(target[f] for f in DESTINATION_FIELDS if f in target)
 
 
+def _send_targets(props) -> list[dict]:
+    """The dead-letter target and the asynchronous destinations the function sends to."""
+    return [target for target in (props.get("dead_letter_queue"), props.get("async", {}).get("on_failure"),
+                                  props.get("async", {}).get("on_success")) if target]
+
+
 class LambdaFunctions(Reconciler):
     kind = "lambda_functions"
     service = "lambda"
@@ -76,6 +83,7 @@ class LambdaFunctions(Reconciler):
     tagging_type = "lambda:function"
     rank = 22
     delete_tier = 2
+    opt_outs = ((("tracing",), "PassThrough", "no X-Ray traces of this function (Checkov CKV_AWS_50)"),)
 
     # --- spec time ---
     def companions(self, node, spec):
@@ -102,9 +110,7 @@ class LambdaFunctions(Reconciler):
         props = node.props
         grants = list(props["grants"]) + [{"log_group": log_group_name(node.name), "access": "write"}]
         send = {"sqs_queue": "send", "sns_topic": "publish", "function": "invoke"}
-        targets = [props.get("dead_letter_queue"), props.get("async", {}).get("on_failure"),
-                   props.get("async", {}).get("on_success")]
-        for target in filter(None, targets):
+        for target in _send_targets(props):
             field = next(f for f in DESTINATION_FIELDS if f in target)
             grants.append({field: target[field], "access": send[field]})
         for trigger in props["triggers"]:
@@ -117,6 +123,14 @@ class LambdaFunctions(Reconciler):
             if grant not in unique:
                 unique.append(grant)
         return unique
+
+    def deliveries(self, node, spec):
+        """Lambda sends failed (and finished) asynchronous events to the queues named for them: their queue
+        policy allows this function only."""
+        queues = {target["sqs_queue"].address for target in _send_targets(node.props)
+                  if isinstance(target.get("sqs_queue"), Ref)}
+        return [Delivery(queue, "lambda.amazonaws.com", node.address, Ref(node.address, "arn"))
+                for queue in sorted(queues)]
 
     def dependencies(self, node, spec, referenced):
         """Grants go into the role, which orders itself; the function waits for the role only. Environment

@@ -17,6 +17,7 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     logical_sid,
+    service_key_statement,
     service_sid,
     tags_from_list,
     tags_to_list,
@@ -31,6 +32,10 @@ TARGET_KINDS = {"sqs_queue": ("sqs_queues", "QueueConfigurations", "QueueArn"),
                 "function": ("lambda_functions", "LambdaFunctionConfigurations", "LambdaFunctionArn")}
 
 
+# S3 server access logs and load balancer access logs support no SSE-KMS destination
+SSE_S3_ONLY_DELIVERY = {"logging.s3.amazonaws.com", "logdelivery.elasticloadbalancing.amazonaws.com"}
+
+
 class S3Buckets(Reconciler):
     kind = "s3_buckets"
     service = "s3"
@@ -41,6 +46,9 @@ class S3Buckets(Reconciler):
     tagging_type = "s3"
     rank = 25
     data_bearing = True
+    opt_outs = ((("versioning",), False, "overwritten and deleted objects cannot be recovered (FSBP S3.14)"),
+                (("deny_insecure_transport",), False, "requests without TLS are allowed (FSBP S3.5)"),
+                (("encryption", "sse"), "s3", "objects are encrypted with S3 managed keys, not KMS (FSBP S3.17)"))
 
     def physical_name(self, node):
         """Bucket names are global: the default carries the account id, bound when a run starts."""
@@ -66,11 +74,32 @@ class S3Buckets(Reconciler):
             if rule.get("noncurrent_expire_days") and not props["versioning"]:
                 out.append((("lifecycle", index, "noncurrent_expire_days"),
                             "noncurrent versions only exist with versioning: true", "warning"))
+        out += self._encryption_problems(props, spec.deliveries_to(node.address))
         ids = [r["id"] for r in props["lifecycle"]]
         for index, rule_id in enumerate(ids):
             if ids.index(rule_id) != index:
                 out.append((("lifecycle", index, "id"), f"duplicate lifecycle rule id '{rule_id}'", "error"))
         return out
+
+    def _encryption_problems(self, props, deliveries) -> list:
+        encryption, path = props["encryption"], ("encryption",)
+        services = sorted({d["service"] for d in props["log_delivery"]} | {d.service for d in deliveries})
+        if encryption["sse"] == "s3":
+            return [(path + ("kms_key",), "a kms_key needs sse: kms", "error")] if "kms_key" in encryption else []
+        sse_s3_only = [s for s in services if s in SSE_S3_ONLY_DELIVERY]
+        if sse_s3_only:
+            return [(path, f"{', '.join(sse_s3_only)} delivers only to buckets encrypted with SSE-S3: "
+                           "set encryption: {sse: s3}", "error")]
+        if services and "kms_key" not in encryption:
+            return [(path, f"{', '.join(services)} cannot use the AWS managed key aws/s3 (its key policy cannot "
+                           "grant a service): name a kms_key of the spec, whose policy gets the grant", "error")]
+        return []
+
+    def kms_key_statements(self, node, ctx):
+        """The services writing logs here encrypt with the bucket's key too."""
+        return super().kms_key_statements(node, ctx) + [
+            service_key_statement(service, ctx.account_id)
+            for service in sorted({d["service"] for d in node.props["log_delivery"]})]
 
     def deliveries(self, node, spec):
         out = []
@@ -91,10 +120,11 @@ class S3Buckets(Reconciler):
     def desired(self, node, ctx):
         props = node.props
         encryption = props["encryption"]
-        kms = encryption.get("kms_key")
+        kms = encryption["sse"] == "kms"
         return {
             "versioning": "Enabled" if props["versioning"] else "Suspended",
-            "encryption": {"algorithm": "aws:kms" if kms else "AES256", "kms_key": kms,
+            # without a key of the spec, SSE-KMS uses the AWS managed key aws/s3 (no key id is read back)
+            "encryption": {"algorithm": "aws:kms" if kms else "AES256", "kms_key": encryption.get("kms_key"),
                            "bucket_key": encryption["bucket_key"] if kms else False},
             "public_access_block": dict(props["public_access_block"]),
             "lifecycle": {rule["id"]: self._rule(rule) for rule in props["lifecycle"]},

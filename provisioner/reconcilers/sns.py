@@ -20,6 +20,7 @@ from provisioner.reconcilers.base import (
 from provisioner.spec.refs import Ref, Template
 
 NOT_FOUND = ("NotFound", "NotFoundException")
+AWS_MANAGED_KEY = "alias/aws/sns"
 RAW_PROTOCOLS = {"sqs", "http", "https", "firehose"}
 PENDING = ("PendingConfirmation", "pending confirmation")
 
@@ -37,6 +38,7 @@ class SnsTopics(Reconciler):
     immutable = frozenset({"fifo"})
     tagging_type = "sns"
     rank = 30
+    opt_outs = ((("encryption",), "none", "messages are stored unencrypted (FSBP SNS.1)"),)
 
     def physical_name(self, node):
         name = node.default_physical_name
@@ -46,6 +48,13 @@ class SnsTopics(Reconciler):
 
     def validate(self, node, spec):
         props, out = node.props, []
+        services = sorted({d.service for d in spec.deliveries_to(node.address)})
+        if props["encryption"] == "none" and "kms_key" in props:
+            out.append((("kms_key",), "a kms_key needs encryption: kms", "error"))
+        elif props["encryption"] == "kms" and "kms_key" not in props and services:
+            out.append(((), f"{', '.join(services)} publish here, and cannot use the AWS managed key alias/aws/sns "
+                            "(its key policy cannot grant a service): name a kms_key of the spec, whose policy gets "
+                            "the grant", "error"))
         if props["content_based_deduplication"] and not props["fifo"]:
             out.append((("content_based_deduplication",), "content-based deduplication needs fifo: true", "error"))
         seen = {}
@@ -97,7 +106,7 @@ class SnsTopics(Reconciler):
             "fifo": props["fifo"],
             "content_based_deduplication": props["content_based_deduplication"] if props["fifo"] else None,
             "display_name": props["display_name"],
-            "kms_key": props.get("kms_key"),
+            "kms_key": None if props["encryption"] == "none" else props.get("kms_key") or AWS_MANAGED_KEY,
             "subscriptions": {},
             "tags": ctx.tags_for(node),
             "_subscriptions": subscriptions,

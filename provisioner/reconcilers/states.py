@@ -166,6 +166,8 @@ class StateMachines(Reconciler):
     tagging_type = "states:stateMachine"
     rank = 35
     delete_tier = 2
+    opt_outs = ((("logging", "level"), "OFF", "no execution logs (FSBP StepFunctions.1)"),
+                (("logging", "level"), False, "no execution logs (FSBP StepFunctions.1)"))
 
     # --- spec time ---
     def companions(self, node, spec):

@@ -184,7 +184,8 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
             if node.props.get("deletion_protection") and not registry[node.kind].taggable:
                 diagnostics.append(doc.diagnostic(node.path + ("deletion_protection",), (
                     f"{node.kind} take no tags, so deletion protection cannot be recorded on them")))
-            for rel_path, message, severity in registry[node.kind].validate(node, spec):
+            reconciler = registry[node.kind]
+            for rel_path, message, severity in reconciler.validate(node, spec) + reconciler.opt_out_warnings(node):
                 diagnostics.append(doc.diagnostic(node.path + tuple(rel_path), message, severity))
         diagnostics.extend(_check_physical_name_clashes(spec, doc))
     if not any(d.severity == "error" for d in diagnostics):

@@ -133,7 +133,7 @@ def test_microservices_deployed_settings_match_the_seed(cli, boto):
     assert rules == {"prefix": "incoming/", "suffix": ".csv"}
     assert notification["LambdaFunctionArn"].endswith(f":function:{PREFIX}-product-service")
     lifecycle = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=data)["Rules"]}
-    assert lifecycle["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
+    assert lifecycle["expire-processed-data"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
     for bucket in (data, f"{PREFIX}-content-{ACCOUNT}"):
         rule, = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
         assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"

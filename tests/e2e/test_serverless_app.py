@@ -127,7 +127,8 @@ def test_serverless_app_deployed_settings_match_the_seed(cli, boto):
     assert delivery["Resource"] == f"arn:aws:s3:::{BUCKET}/AWSLogs/*"
     assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     rule, = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
-    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
     assert s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
     lifecycle, = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]

@@ -61,6 +61,8 @@ def cloud(monkeypatch):
         )
         monkeypatch.setenv("TABLE_NAME", TABLE)
         monkeypatch.setenv("BUCKET_NAME", BUCKET)
+        monkeypatch.setenv("DYNAMODB_TABLE_NAME", TABLE)
+        monkeypatch.setenv("S3_BUCKET_NAME", BUCKET)
         for name in ("INCOMING_PREFIX", "PROCESSED_PREFIX", "REJECTED_PREFIX", "KMS_KEY_ID"):
             monkeypatch.delenv(name, raising=False)
         yield SimpleNamespace(s3=s3, table=table, kms=boto3.client("kms", region_name=REGION))
@@ -102,6 +104,17 @@ def items(cloud) -> list:
 
 
 # --- processing ----------------------------------------------------------------------------------------
+
+def test_an_event_of_another_bucket_is_skipped(cloud, processing, monkeypatch, capsys):
+    put_csv(cloud, "incoming/a.csv", HEADER + ROW)
+    monkeypatch.setenv("S3_BUCKET_NAME", "another-bucket")
+
+    summary = processing.handler(s3_event("incoming/a.csv"), None)
+
+    assert summary == {"files": 0, "written": 0, "rejected": 0, "files_rejected": 0}
+    assert items(cloud) == [] and keys(cloud) == {"incoming/a.csv"}
+    assert '"reason": "not the data bucket"' in capsys.readouterr().out
+
 
 def test_s3_event_writes_good_rows_as_decimals_and_reports_bad_ones(cloud, processing, capsys):
     put_csv(cloud, "incoming/2024/03/01/trades.csv", GOOD_AND_BAD)
@@ -366,7 +379,7 @@ def test_moved_object_and_report_use_the_kms_key(cloud, processing, monkeypatch)
 
 
 def test_aws_errors_propagate_and_leave_the_object_in_place(cloud, processing, monkeypatch):
-    monkeypatch.setenv("TABLE_NAME", "no-such-table")
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", "no-such-table")
     put_csv(cloud, "incoming/a.csv", HEADER + ROW)
 
     with pytest.raises(ClientError) as raised:
@@ -376,7 +389,8 @@ def test_aws_errors_propagate_and_leave_the_object_in_place(cloud, processing, m
     assert keys(cloud) == {"incoming/a.csv"}
 
 
-def test_missing_bucket_propagates(cloud, processing):
+def test_missing_bucket_propagates(cloud, processing, monkeypatch):
+    monkeypatch.setenv("S3_BUCKET_NAME", "no-such-bucket")
     event = {"Records": [s3_record("incoming/a.csv", bucket="no-such-bucket")]}
 
     with pytest.raises(ClientError):

@@ -18,9 +18,11 @@ SPEC = """
 version: 1
 project: shop
 environment: dev
-sns_topics:
+kms_keys:
   alerts: {}
-  pager: {}
+sns_topics:
+  alerts: {kms_key: alerts}
+  pager: {kms_key: alerts}
 sqs_queues:
   orders: {}
   processing-dlq: {retention_seconds: 1209600}
@@ -368,8 +370,8 @@ def test_destroy_removes_alarms_and_managed_dashboards_only(applied, aws):
 
 def _spec(text: str, tmp_path):
     path = tmp_path / "spec.yaml"
-    path.write_text("version: 1\nproject: shop\nenvironment: dev\nsns_topics: {alerts: {}}\n"
-                    "sqs_queues: {jobs: {}}\n" + text)
+    path.write_text("version: 1\nproject: shop\nenvironment: dev\nsns_topics: {alerts: {kms_key: alerts}}\n"
+                    "sqs_queues: {jobs: {}}\n" + text + "\nkms_keys: {alerts: {}}\n")
     return path
 
 

@@ -29,7 +29,7 @@ sqs_queues:
   events-dlq: {kms_key: data, retention_seconds: 1209600}
   sync-jobs: {}
 sns_topics:
-  alerts: {}
+  alerts: {kms_key: data}
 lambda_functions:
   product-service: {code: code, handler: app.handler}
 state_machines:

@@ -194,7 +194,7 @@ def test_generated_policy_grants_root_and_the_services_that_use_the_key(aws, wri
     assert root["Action"] == "kms:*"
     sns = used["AllowSns"]
     assert sns["Principal"] == {"Service": "sns.amazonaws.com"}
-    assert set(sns["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert set(sns["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
     assert sns["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
     # a key that no service uses gets only the account root statement

@@ -41,7 +41,7 @@ def test_every_resource_on_one_key_gives_one_key_statement_with_the_union_of_act
       - {s3_bucket: files, access: read}""")
     keys = [s for s in statements.values() if any("kms_keys.data" in r for r in _resources(s))]
     assert len(keys) == 1
-    assert keys[0]["Action"] == sorted(set(KMS_DECRYPT + ["kms:GenerateDataKey*"]))
+    assert keys[0]["Action"] == sorted(set(KMS_DECRYPT + ["kms:GenerateDataKey"]))
 
 
 def test_sids_are_letters_and_digits_only(write_spec):
