@@ -368,7 +368,7 @@ class LambdaFunctions(Reconciler):
                                           "GetFunction has no DeadLetterConfig")
         triggers, mapping_ids = facets["triggers"]
         props.update({
-            "code_location": self._read_code_location(node, config.get("CodeSha256"), ctx),
+            "code_location": self._read_code_location(node, config, ctx),
             "dead_letter_queue": dead_letter,
             "reserved_concurrency": found.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
             "async": facets["async"],
@@ -384,24 +384,30 @@ class LambdaFunctions(Reconciler):
             outputs["alias_arn"] = f"{config['FunctionArn']}:{alias['name']}"
         return Observed(props, outputs, tags, warnings)
 
-    def _read_code_location(self, node, code_sha256, ctx) -> str | None:
+    def _read_code_location(self, node, config, ctx) -> str | None:
         """s3://BUCKET/KEY of the deployed code when the spec sends the package through S3 and the object of
         the deployed CodeSha256 is there with that content; None otherwise (GetFunction never tells where code
         came from, so the package in the bucket is what can be checked)."""
         artifact = self._artifact(node, self._package(node, ctx))
-        if artifact is None or not code_sha256:
+        if artifact is None or not config.get("CodeSha256"):
             return None
         bucket = ctx.resolve(artifact["bucket"])
-        deployed = Package(zip_bytes=b"", sha256=code_sha256, size=0, files=())
+        deployed = Package(zip_bytes=b"", sha256=config["CodeSha256"], size=config.get("CodeSize", 0), files=())
         key = artifact_key(node.physical_name, deployed)
-        found = self._head_artifact(ctx.client("s3"), bucket, key)
-        if found is None or found.get("ChecksumSHA256", code_sha256) != code_sha256:
+        if not self._holds(self._head_artifact(ctx.client("s3"), bucket, key), deployed):
             return None
         return f"s3://{bucket}/{key}"
 
     @staticmethod
     def _head_artifact(s3, bucket, key) -> dict | None:
         return unless_missing(s3.head_object, *NO_OBJECT, Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+
+    @staticmethod
+    def _holds(found: dict | None, package: Package) -> bool:
+        """Whether a HeadObject answer is the package: its size, and its SHA-256 when S3 keeps one (an object
+        the tool put always has it)."""
+        return (found is not None and found.get("ContentLength", package.size) == package.size
+                and found.get("ChecksumSHA256", package.sha256) == package.sha256)
 
     def _code(self, desired, node, ctx) -> dict:
         """The Code of CreateFunction (and UpdateFunctionCode's arguments): S3Bucket/S3Key once the package is
@@ -410,8 +416,7 @@ class LambdaFunctions(Reconciler):
         if artifact is None:
             return {"ZipFile": package.zip_bytes}
         s3, bucket, key = ctx.client("s3"), artifact["bucket"], artifact["key"]
-        found = self._head_artifact(s3, bucket, key)
-        if found is None or found.get("ChecksumSHA256", package.sha256) != package.sha256:
+        if not self._holds(self._head_artifact(s3, bucket, key), package):
             ctx.progress(node.address, f"uploading the package to s3://{bucket}/{key}")
             # S3 checks the content against ChecksumSHA256 and stores it: read() compares it with CodeSha256
             # a bucket created a moment ago may not be visible to every S3 front end yet
