@@ -418,8 +418,8 @@ class LambdaFunctions(Reconciler):
         s3, bucket, key = ctx.client("s3"), artifact["bucket"], artifact["key"]
         if not self._holds(self._head_artifact(s3, bucket, key), package):
             ctx.progress(node.address, f"uploading the package to s3://{bucket}/{key}")
-            # S3 checks the content against ChecksumSHA256 and stores it: read() compares it with CodeSha256
-            # a bucket created a moment ago may not be visible to every S3 front end yet
+            # S3 checks the content against ChecksumSHA256 and keeps it, for read() to compare with CodeSha256;
+            # NoSuchBucket is retried: a bucket created a moment ago may not be visible everywhere yet
             eventually(("NoSuchBucket",), timeout=60)(s3.put_object)(
                 Bucket=bucket, Key=key, Body=package.zip_bytes, ContentType="application/zip",
                 ChecksumSHA256=package.sha256)
