@@ -193,6 +193,8 @@ class Aws(ArnBuilder):
         ask again in this run (a table's every read would)."""
         if not response or response[0] is None:
             return None
+        if operation is not None and operation.http.get("method") == "HEAD":
+            return None   # no body, whatever its content type says: a 404 is HeadObject's "no such key"
         http = response[0]
         if http.status_code in (404, 500, 501) and "text/html" in http.headers.get("content-type", ""):
             if operation is not None:

@@ -91,7 +91,8 @@ def start_server(port: int | None = None, log_path: Path | None = None) -> subpr
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        # moto's server with the corrections of emulator_fixes (TLS-only bucket policies deny nothing)
+        [sys.executable, "-m", "provisioner.emulator_fixes", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     process.port = port
     _wait_until_listening(process, port)

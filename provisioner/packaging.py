@@ -43,6 +43,11 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 9
 UNIX = 3
 LAMBDA_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+# The largest zip CreateFunction / UpdateFunctionCode take inline (ZipFile); a larger one must go through S3.
+DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
+# Worst case of a zip entry beyond its content: deflate's stored blocks (5 bytes per 16 KiB), the local
+# header and the central directory record (30 + 46 bytes plus the name twice); then the end record.
+_ENTRY_OVERHEAD, _ARCHIVE_OVERHEAD = 30 + 46, 22
 PIP_STDERR_LINES = 10
 
 
@@ -56,6 +61,11 @@ class Package:
     sha256: str  # base64 of the sha256 digest of zip_bytes: the form Lambda's CodeSha256 uses
     size: int
     files: tuple[str, ...]  # archive entry names, sorted
+
+    @property
+    def hex_sha256(self) -> str:
+        """The same digest in hex, the form of the package's S3 key (lambda/FUNCTION/HEX.zip)."""
+        return base64.b64decode(self.sha256).hex()
 
 
 # (resolved folder, architecture, runtime, fingerprint of the sources, prefix) -> Package
@@ -87,6 +97,43 @@ def build_package(folder: str | Path, architecture: str = "x86_64", runtime: str
             entries.update(sources)  # sources win over vendored files of the same name
             _packages[key] = _zip({prefix + name: entry for name, entry in entries.items()})
         return _packages[key]
+
+
+def exceeds_direct_upload(size: int) -> bool:
+    """True when a zip of `size` bytes is over Lambda's direct-upload limit and must go through S3."""
+    return size > DIRECT_UPLOAD_LIMIT
+
+
+def artifact_key(function_name: str, package: Package) -> str:
+    """Where a function's package lives in an artifacts bucket: one object per function and content."""
+    return f"lambda/{function_name}/{package.hex_sha256}.zip"
+
+
+def may_exceed_direct_upload(folder: str | Path, architecture: str = "x86_64", runtime: str = "python3.12") -> bool:
+    """Whether the package of `folder` may be over the direct-upload limit, known before any plan.
+
+    Without a requirements.txt an upper bound of the zip's size from the files' sizes decides without
+    zipping (deflate never grows an entry by more than its block headers); only a folder whose bound is over
+    the limit, or whose requirements are vendored (their size is only known once installed), is packaged
+    here, once per run (the plan reuses the package)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return False
+    bound, requirements = _ARCHIVE_OVERHEAD, False
+    for directory, subdirectories, filenames in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if name not in EXCLUDED_DIRS]
+        for name in filenames:
+            path = Path(directory, name)
+            if _is_excluded_file(name) or not path.is_file():
+                continue
+            size = path.stat().st_size
+            relative = path.relative_to(root).as_posix()
+            bound += size + 5 * (size // 16384 + 1) + _ENTRY_OVERHEAD + 2 * len(relative.encode())
+            if relative == "requirements.txt":
+                requirements = _has_requirements(path.read_text("utf-8", "replace"))
+    if not requirements and not exceeds_direct_upload(bound):
+        return False
+    return exceeds_direct_upload(build_package(root, architecture, runtime).size)
 
 
 def check_handler(folder: str | Path, handler: str) -> str | None:

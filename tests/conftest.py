@@ -87,5 +87,9 @@ def aws(monkeypatch):
     # parallel, which can make moto raise "dictionary changed size during iteration". Iterating a
     # copy fixes the emulator, not our code.
     monkeypatch.setattr(IAMBackend, "get_roles", lambda self: list(self.roles.values()))
+    # the embedded emulator's corrections (provisioner.emulator_fixes): a TLS-only bucket policy lets the
+    # tool's object calls through, as AWS does over HTTPS
+    from provisioner.emulator_fixes import apply
+    apply()
     with mock_aws():
         yield lambda service: boto3.client(service, region_name="us-east-1")

@@ -5,15 +5,31 @@ A function implies two more resources, built as ordinary nodes: its log group /a
 (created first, so retention and encryption hold from the first log line) and, unless `role:` names
 one, a role compiled from its grants plus exactly what its own settings need (its log group, its
 dead-letter target, its asynchronous destinations, the queues and streams it polls, X-Ray).
+
+A package goes inline (ZipFile) unless the function's code names an artifacts bucket, asks for
+`upload: s3`, or is over the 50 MB direct-upload limit: then it is put once per content at
+lambda/FUNCTION/SHA256.zip (HeadObject first: an object already there is not sent again) and the
+function is created or updated from S3Bucket/S3Key. With no bucket named, the package goes to the
+environment's own bucket s3_buckets.artifacts, a third implied node (one per spec, however many
+functions use it): an ordinary bucket with the secure defaults, tagged, removed by destroy.
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
 
 from provisioner.aws import eventually, is_not_emulated, is_not_found, unless_missing
-from provisioner.packaging import Package, PackagingError, build_package, check_handler
+from provisioner.packaging import (
+    Package,
+    PackagingError,
+    artifact_key,
+    build_package,
+    check_handler,
+    exceeds_direct_upload,
+    may_exceed_direct_upload,
+)
 from provisioner.reconcilers.base import (
     NOT_RETURNED,
     Delivery,
@@ -26,9 +42,13 @@ from provisioner.reconcilers.base import (
     retag,
     senders_known_after_creation,
 )
-from provisioner.spec.refs import Ref, find_refs
+from provisioner.spec.refs import Ref, Template, find_refs
 
 NOT_FOUND = ("ResourceNotFoundException",)
+NO_OBJECT = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
+ARTIFACTS_BUCKET = "artifacts"   # logical name of the environment's own bucket for packages (s3_buckets.artifacts)
+# Packages are kept by content: a delete leaves a noncurrent version, expired after a month.
+ARTIFACTS_LIFECYCLE = [{"id": "expire-deleted-packages", "noncurrent_expire_days": 30, "abort_multipart_days": 1}]
 # A role created seconds ago is not yet assumable by Lambda; AWS says so in this error.
 ROLE_NOT_READY = ("InvalidParameterValueException",)
 WAIT = {"Delay": 1, "MaxAttempts": 300}
@@ -61,6 +81,20 @@ def code_folder(spec, code: str) -> Path | None:
     return None
 
 
+def code_settings(code) -> dict:
+    """`code: FOLDER` or `code: {path, upload, artifacts_bucket}` -> the mapping, with every field."""
+    settings = {"path": code} if isinstance(code, str) else dict(code)
+    return {"path": settings.get("path"), "upload": settings.get("upload", "auto"),
+            "artifacts_bucket": settings.get("artifacts_bucket")}
+
+
+def uses_s3(code: dict, package_size: int | None = None) -> bool:
+    """Whether a package goes through S3: a bucket is named, upload is s3, or it is over the direct-upload
+    limit (package_size None: not known, not counted)."""
+    return (code["artifacts_bucket"] is not None or code["upload"] == "s3"
+            or (package_size is not None and exceeds_direct_upload(package_size)))
+
+
 def _destination(target: dict | None):
     """{sqs_queue: x} / {sns_topic: x} / {function: x} -> the target's Ref (or None)."""
     if not target:
@@ -79,7 +113,7 @@ class LambdaFunctions(Reconciler):
     service = "lambda"
     attributes = frozenset({"arn", "name", "alias_arn", "version", "invoke_arn"})
     name_rule = NameRule(r"[A-Za-z0-9_-]+", 1, 64, "a Lambda function name", "letters, digits, '_' and '-'")
-    derived_fields = frozenset({"code_sha256", "permissions"})
+    derived_fields = frozenset({"code_sha256", "code_location", "permissions"})
     tagging_type = "lambda:function"
     rank = 22
     delete_tier = 2
@@ -88,7 +122,7 @@ class LambdaFunctions(Reconciler):
     # --- spec time ---
     def companions(self, node, spec):
         props = node.props
-        out = [("log_groups", log_group_name(node.name), {
+        out = self._artifacts_bucket(node, spec) + [("log_groups", log_group_name(node.name), {
             "name": f"/aws/lambda/{node.physical_name}",
             **({"retention_days": props["logs"]["retention_days"]} if "retention_days" in props["logs"] else {}),
             **({"kms_key": props["logs"]["kms_key"]} if "kms_key" in props["logs"] else {})})]
@@ -104,6 +138,26 @@ class LambdaFunctions(Reconciler):
                 if props["tracing"] == "Active" else {}}))
             props["role"] = Ref(f"iam_roles.{role_name(node.name)}", "arn")
         return out
+
+    def _artifacts_bucket(self, node, spec) -> list:
+        """The function's code settings completed; the environment's artifacts bucket as a companion when
+        this function is the first that sends its package through S3 without naming a bucket."""
+        props = node.props
+        code = props["code"] = code_settings(props["code"])
+        bucket = code["artifacts_bucket"]
+        if isinstance(bucket, Ref):   # a typed reference names the bucket's ARN; S3Bucket takes its name
+            code["artifacts_bucket"] = Ref(bucket.address, "name", written=bucket.written)
+            return []
+        folder = code_folder(spec, code["path"]) if code["path"] else None
+        if not (code["upload"] == "s3"
+                or folder is not None and may_exceed_direct_upload(folder, props["architecture"], props["runtime"])):
+            return []
+        address = f"s3_buckets.{ARTIFACTS_BUCKET}"
+        code["artifacts_bucket"] = Ref(address, "name")
+        found = spec.nodes.get(address)
+        if found is not None and found.owner is not None:   # made for an earlier function already
+            return []
+        return [("s3_buckets", ARTIFACTS_BUCKET, {"lifecycle": copy.deepcopy(ARTIFACTS_LIFECYCLE)})]
 
     def _role_grants(self, node) -> list[dict]:
         """The user's grants plus what the function's own settings need, and nothing else."""
@@ -144,9 +198,12 @@ class LambdaFunctions(Reconciler):
 
     def validate(self, node, spec):
         props, out = node.props, []
-        folder = code_folder(spec, props["code"])
-        if folder is None:
-            out.append((("code",), f"code folder '{props['code']}' not found next to the spec or above it", "error"))
+        path = props["code"]["path"]
+        folder = code_folder(spec, path) if path else None
+        if path is None:
+            out.append((("code",), "code needs path: the folder with the function's source", "error"))
+        elif folder is None:
+            out.append((("code",), f"code folder '{path}' not found next to the spec or above it", "error"))
         else:
             problem = check_handler(folder, props["handler"])
             if problem:
@@ -217,16 +274,32 @@ class LambdaFunctions(Reconciler):
 
     # --- desired ---
     def package(self, node, spec) -> Package:
-        folder = code_folder(spec, node.props["code"])
+        path = node.props["code"]["path"]
+        folder = code_folder(spec, path) if path else None
         if folder is None:
-            raise PackagingError(f"{node.address}: code folder '{node.props['code']}' not found")
+            raise PackagingError(f"{node.address}: code folder '{path}' not found")
         return build_package(folder, node.props["architecture"], node.props["runtime"])
+
+    def _package(self, node, ctx) -> Package:
+        props = node.props
+        # functions sharing a code folder share its package: the folder is read and hashed once per run
+        return ctx.memo(f"package:{props['code']['path']}:{props['architecture']}:{props['runtime']}",
+                        lambda: self.package(node, ctx.spec))
+
+    def _artifact(self, node, package) -> dict | None:
+        """{bucket: Ref to the bucket's name, key} when the package goes through S3, else None."""
+        code = node.props["code"]
+        if not uses_s3(code, package.size):
+            return None
+        if code["artifacts_bucket"] is None:   # cannot happen: companions() names a bucket for any such package
+            raise PackagingError(f"{node.address}: the package is {package.size} bytes, over the direct-upload "
+                                 "limit, and no artifacts bucket takes it")
+        return {"bucket": code["artifacts_bucket"], "key": artifact_key(node.physical_name, package)}
 
     def desired(self, node, ctx):
         props = node.props
-        # functions sharing a code folder share its package: the folder is read and hashed once per run
-        package = ctx.memo(f"package:{props['code']}:{props['architecture']}:{props['runtime']}",
-                           lambda: self.package(node, ctx.spec))
+        package = self._package(node, ctx)
+        artifact = self._artifact(node, package)
         alias = props.get("alias")
         async_config = props.get("async")
         return {
@@ -244,6 +317,8 @@ class LambdaFunctions(Reconciler):
             "layers": list(props["layers"]),
             "dead_letter_queue": _destination(props.get("dead_letter_queue")),
             "code_sha256": package.sha256,
+            # where Lambda took the code from: s3://BUCKET/lambda/FUNCTION/SHA256.zip, or None when sent inline
+            "code_location": Template(("s3://", artifact["bucket"], f"/{artifact['key']}")) if artifact else None,
             "reserved_concurrency": props.get("reserved_concurrency"),
             "async": {"max_retries": async_config["max_retries"],
                       "max_event_age_seconds": async_config["max_event_age_seconds"],
@@ -259,6 +334,7 @@ class LambdaFunctions(Reconciler):
                               "source_account": ctx.account_id if d.service == "s3.amazonaws.com" else None}
                              for d in ctx.deliveries_to(node.address)],
             "_package": package,
+            "_artifact": artifact,
         }
 
     def _trigger(self, trigger):
@@ -306,6 +382,7 @@ class LambdaFunctions(Reconciler):
                                           "GetFunction has no DeadLetterConfig")
         triggers, mapping_ids = facets["triggers"]
         props.update({
+            "code_location": self._read_code_location(node, config, ctx),
             "dead_letter_queue": dead_letter,
             "reserved_concurrency": found.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
             "async": facets["async"],
@@ -320,6 +397,47 @@ class LambdaFunctions(Reconciler):
         if alias:
             outputs["alias_arn"] = f"{config['FunctionArn']}:{alias['name']}"
         return Observed(props, outputs, tags, warnings)
+
+    def _read_code_location(self, node, config, ctx) -> str | None:
+        """s3://BUCKET/KEY of the deployed code when the spec sends the package through S3 and the object of
+        the deployed CodeSha256 is there with that content; None otherwise (GetFunction never tells where code
+        came from, so the package in the bucket is what can be checked)."""
+        artifact = self._artifact(node, self._package(node, ctx))
+        if artifact is None or not config.get("CodeSha256"):
+            return None
+        bucket = ctx.resolve(artifact["bucket"])
+        deployed = Package(zip_bytes=b"", sha256=config["CodeSha256"], size=config.get("CodeSize", 0), files=())
+        key = artifact_key(node.physical_name, deployed)
+        if not self._holds(self._head_artifact(ctx.client("s3"), bucket, key), deployed):
+            return None
+        return f"s3://{bucket}/{key}"
+
+    @staticmethod
+    def _head_artifact(s3, bucket, key) -> dict | None:
+        return unless_missing(s3.head_object, *NO_OBJECT, Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+
+    @staticmethod
+    def _holds(found: dict | None, package: Package) -> bool:
+        """Whether a HeadObject answer is the package: its size, and its SHA-256 when S3 keeps one (an object
+        the tool put always has it)."""
+        return (found is not None and found.get("ContentLength", package.size) == package.size
+                and found.get("ChecksumSHA256", package.sha256) == package.sha256)
+
+    def _code(self, desired, node, ctx) -> dict:
+        """The Code of CreateFunction (and UpdateFunctionCode's arguments): S3Bucket/S3Key once the package is
+        in the artifacts bucket (put only when that key is not there yet), else the zip itself."""
+        package, artifact = desired["_package"], desired["_artifact"]
+        if artifact is None:
+            return {"ZipFile": package.zip_bytes}
+        s3, bucket, key = ctx.client("s3"), artifact["bucket"], artifact["key"]
+        if not self._holds(self._head_artifact(s3, bucket, key), package):
+            ctx.progress(node.address, f"uploading the package to s3://{bucket}/{key}")
+            # S3 checks the content against ChecksumSHA256 and keeps it, for read() to compare with CodeSha256;
+            # NoSuchBucket is retried: a bucket created a moment ago may not be visible everywhere yet
+            eventually(("NoSuchBucket",), timeout=60)(s3.put_object)(
+                Bucket=bucket, Key=key, Body=package.zip_bytes, ContentType="application/zip",
+                ChecksumSHA256=package.sha256)
+        return {"S3Bucket": bucket, "S3Key": key}
 
     def _configuration(self, config) -> dict:
         return {
@@ -428,7 +546,7 @@ class LambdaFunctions(Reconciler):
     def create(self, node, desired, ctx):
         client = ctx.client("lambda")
         name = node.physical_name
-        request = {"FunctionName": name, "Code": {"ZipFile": desired["_package"].zip_bytes}, "Publish": False,
+        request = {"FunctionName": name, "Code": self._code(desired, node, ctx), "Publish": False,
                    "Architectures": [desired["architecture"]], "Tags": desired["tags"],
                    **self._configuration_request(desired)}
         if not desired["dead_letter_queue"]:
@@ -481,8 +599,8 @@ class LambdaFunctions(Reconciler):
                 client.update_function_configuration)(FunctionName=name, **self._configuration_request(desired))
             self._wait(client, "function_updated_v2", name, node, ctx)
             changed_function = True
-        if fields & {"code_sha256", "architecture"}:
-            client.update_function_code(FunctionName=name, ZipFile=desired["_package"].zip_bytes,
+        if fields & {"code_sha256", "code_location", "architecture"}:
+            client.update_function_code(FunctionName=name, **self._code(desired, node, ctx),
                                         Architectures=[desired["architecture"]])
             self._wait(client, "function_updated_v2", name, node, ctx)
             changed_function = True

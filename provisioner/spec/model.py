@@ -97,6 +97,9 @@ def _deep_merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         if key == "tags" and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
+        elif key == "code" and isinstance(merged.get(key), dict):
+            # defaults.lambda_functions.code: {upload: s3} applies to a function's `code: FOLDER` too
+            merged[key] = {**merged[key], **(copy.deepcopy(value) if isinstance(value, dict) else {"path": value})}
         else:
             merged[key] = copy.deepcopy(value)
     return merged

@@ -2,6 +2,8 @@
 deployed settings the failure/fix document calls critical, read back with plain boto3."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 
 from tests.e2e.conftest import ROOT, apply_converges, owned_arns, rest_api_id
@@ -11,6 +13,7 @@ PREFIX = "serverless-app-dev"
 ACCOUNT = "123456789012"
 FUNCTION = f"{PREFIX}-app"
 BUCKET = f"{PREFIX}-api-logs-{ACCOUNT}"
+ARTIFACTS = f"{PREFIX}-artifacts-{ACCOUNT}"
 
 
 def test_serverless_app_lifecycle(cli, boto):
@@ -149,6 +152,33 @@ def test_serverless_app_deployed_settings_match_the_seed(cli, boto):
         "Duration", "p99", 23200.0)
     assert duration["Dimensions"] == [{"Name": "FunctionName", "Value": FUNCTION}]
     assert rate["AlarmActions"] == duration["AlarmActions"] == [f"arn:aws:sns:us-east-1:{ACCOUNT}:{PREFIX}-alerts"]
+
+
+def test_serverless_app_code_is_deployed_from_s3_and_destroyed_with_its_bucket(cli, boto):
+    """Seed 4: the package is a ZIP uploaded to S3 and the function references it by bucket and key."""
+    apply_converges(cli, SPEC)   # the second apply makes no write call: no upload again either
+    s3, lam = boto("s3"), boto("lambda")
+    key, = [o["Key"] for o in s3.list_objects_v2(Bucket=ARTIFACTS)["Contents"]]
+    body = s3.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read()
+    assert key == f"lambda/{FUNCTION}/{hashlib.sha256(body).hexdigest()}.zip"
+    config = lam.get_function_configuration(FunctionName=FUNCTION)
+    assert config["CodeSha256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert config["CodeSize"] == len(body)
+    assert body[:4] == b"PK\x03\x04"   # a ZIP
+    # the artifacts bucket is secure and owned like every bucket of the environment
+    assert s3.get_bucket_versioning(Bucket=ARTIFACTS)["Status"] == "Enabled"
+    assert s3.get_bucket_encryption(Bucket=ARTIFACTS)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert all(s3.get_public_access_block(Bucket=ARTIFACTS)["PublicAccessBlockConfiguration"].values())
+    statements = json.loads(s3.get_bucket_policy(Bucket=ARTIFACTS)["Policy"])["Statement"]
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in statements)
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=ARTIFACTS)["TagSet"]}
+    assert (tags["provisioner:resource"], tags["Application"], tags["Owner"]) == (
+        "s3_buckets.artifacts", "serverless-app", "platform")
+
+    destroyed = cli("destroy", SPEC, "--yes")
+    assert destroyed.code == 0, destroyed
+    assert ARTIFACTS not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
 
 def _list(value) -> list:

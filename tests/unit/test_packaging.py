@@ -327,3 +327,61 @@ def test_handler_module_that_does_not_parse_is_never_imported(tmp_path):
     folder = write(tmp_path / "fn", {"app.py": "raise SystemExit('imported!')\n\ndef main(:\n    pass\n"})
     message = check_handler(folder, "app.main")
     assert re.fullmatch(r"handler 'app\.main': app\.py does not parse: \S.* \(line 3\)", message), message
+
+
+# --- the 50 MB direct-upload limit -----------------------------------------------------------------
+
+def test_direct_upload_limit_is_50_mib_inclusive():
+    assert packaging.DIRECT_UPLOAD_LIMIT == 50 * 1024 * 1024
+    assert not packaging.exceeds_direct_upload(packaging.DIRECT_UPLOAD_LIMIT)
+    assert packaging.exceeds_direct_upload(packaging.DIRECT_UPLOAD_LIMIT + 1)
+
+
+def test_uses_s3_when_a_bucket_is_named_upload_is_s3_or_the_package_is_too_big():
+    from provisioner.reconcilers.lambda_functions import code_settings, uses_s3
+    small, big = 1024, packaging.DIRECT_UPLOAD_LIMIT + 1
+    assert not uses_s3(code_settings("code"), small)
+    assert uses_s3(code_settings("code"), big)
+    assert uses_s3(code_settings({"path": "code", "upload": "s3"}), small)
+    assert uses_s3(code_settings({"path": "code", "artifacts_bucket": "packages"}), small)
+    assert not uses_s3(code_settings("code"))   # size not known: only the settings count
+
+
+def test_small_folder_is_known_to_fit_without_zipping(tmp_path, monkeypatch):
+    write(tmp_path, {"app.py": "x = 1\n" * 1000})
+    monkeypatch.setattr(packaging, "build_package", lambda *a, **k: pytest.fail("zipped a folder that fits"))
+    assert not packaging.may_exceed_direct_upload(tmp_path)
+
+
+@pytest.mark.parametrize("content, over", [(lambda n: os.urandom(n), True), (lambda n: b"a" * n, False)])
+def test_a_folder_over_the_bound_is_zipped_to_know(tmp_path, monkeypatch, content, over):
+    """Random bytes do not compress (the zip is over the limit); repeated bytes do (it is far below)."""
+    monkeypatch.setattr(packaging, "DIRECT_UPLOAD_LIMIT", 256 * 1024)
+    (tmp_path / "app.py").write_text("x = 1\n")
+    (tmp_path / "data.bin").write_bytes(content(300 * 1024))
+    assert packaging.may_exceed_direct_upload(tmp_path) is over
+
+
+def test_size_bound_is_never_below_the_zip(tmp_path, monkeypatch):
+    for index in range(20):
+        (tmp_path / f"f{index:02}.bin").write_bytes(os.urandom(17000 * index + 1))
+    size = build_package(tmp_path).size
+    monkeypatch.setattr(packaging, "DIRECT_UPLOAD_LIMIT", size - 1)
+    monkeypatch.setattr(packaging, "build_package", lambda *a, **k: Package(b"", "", size, ()))
+    assert packaging.may_exceed_direct_upload(tmp_path)   # the bound did not say "fits" for a zip over the limit
+
+
+def test_a_folder_with_requirements_is_packaged_to_know(tmp_path, monkeypatch):
+    write(tmp_path, {"app.py": "x = 1\n", "requirements.txt": "somepackage==1.0\n"})
+    built = []
+    monkeypatch.setattr(packaging, "build_package", lambda *a, **k: built.append(a) or Package(b"", "", 10, ()))
+    assert not packaging.may_exceed_direct_upload(tmp_path)
+    assert len(built) == 1   # vendored packages are only measured once installed
+
+
+def test_artifact_key_is_the_hex_sha256_of_the_zip(tmp_path):
+    write(tmp_path, {"app.py": "x = 1\n"})
+    package = build_package(tmp_path)
+    assert packaging.artifact_key("shop-dev-worker", package) == (
+        f"lambda/shop-dev-worker/{hashlib.sha256(package.zip_bytes).hexdigest()}.zip")
+    assert package.hex_sha256 == base64.b64decode(package.sha256).hex()
