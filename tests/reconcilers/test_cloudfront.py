@@ -144,7 +144,7 @@ def test_the_distribution_comes_before_the_bucket_whose_policy_names_it(spec_pat
     assert spec.nodes["s3_buckets.content"].deps == {DIST, "kms_keys.data"}
     plan = engine(spec_path).plan()
     bucket = next(c for c in plan.changes if c.address == "s3_buckets.content")
-    (statement,) = [s for sid, s in diffs_by_path(bucket)["policy.Statement"][1].items() if "Cloudfront" in sid]
+    (statement,) = [s for sid, s in diffs_by_path(bucket)["policy"][1]["Statement"].items() if "Cloudfront" in sid]
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": ["(known after apply)"]}}
 
 
