@@ -25,6 +25,7 @@ from provisioner.reconcilers.base import (
     retag,
     senders_known_after_creation,
 )
+from provisioner.runtimes import check_node_handler, deprecation_warning, is_python
 from provisioner.spec.refs import Ref, find_refs
 
 NOT_FOUND = ("ResourceNotFoundException",)
@@ -134,9 +135,12 @@ class LambdaFunctions(Reconciler):
         if folder is None:
             out.append((("code",), f"code folder '{props['code']}' not found next to the spec or above it", "error"))
         else:
-            problem = check_handler(folder, props["handler"])
+            problem = self._handler_problem(folder, props["runtime"], props["handler"])
             if problem:
                 out.append((("handler",), problem, "error"))
+        deprecated = deprecation_warning(props["runtime"])
+        if deprecated:
+            out.append((("runtime",), deprecated, "warning"))
         if props["grants"] and node.props.get("role") is not None and not self._generated_role(node, spec):
             out.append((("grants",), "grants compile into the generated role; with role: give them to that role",
                         "error"))
@@ -160,6 +164,15 @@ class LambdaFunctions(Reconciler):
             out.extend(((("triggers", index) + path, message, severity)
                         for path, message, severity in self._check_trigger(node, trigger, spec)))
         return out
+
+    @staticmethod
+    def _handler_problem(folder, runtime, handler) -> str | None:
+        """Python and Node.js handlers name a file of the folder; other runtimes' handlers are not checked."""
+        if is_python(runtime):
+            return check_handler(folder, handler)
+        if runtime.startswith("nodejs"):
+            return check_node_handler(folder, handler)
+        return None
 
     def _generated_role(self, node, spec) -> bool:
         role = node.props.get("role")

@@ -12,6 +12,7 @@ from provisioner.aws import is_not_found
 from provisioner.packaging import Package, PackagingError, build_package
 from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler
 from provisioner.reconcilers.lambda_functions import code_folder
+from provisioner.runtimes import deprecation_warning
 
 NOT_FOUND = ("ResourceNotFoundException",)
 MARKER = re.compile(r"\s*\[provisioner (?P<project>[^/\]]+)/(?P<environment>[^ \]]+) (?P<address>[^\]]+)\]$")
@@ -38,10 +39,12 @@ class LambdaLayers(Reconciler):
     rank = 21
 
     def validate(self, node, spec):
+        out = [(("runtimes", index), warning, "warning") for index, runtime in enumerate(node.props["runtimes"])
+               if (warning := deprecation_warning(runtime))]
         if code_folder(spec, node.props["code"]) is None:
-            return [(("code",), f"code folder '{node.props['code']}' not found next to the spec or above it",
-                     "error")]
-        return []
+            out.append((("code",), f"code folder '{node.props['code']}' not found next to the spec or above it",
+                        "error"))
+        return out
 
     def package(self, node, spec) -> Package:
         folder = code_folder(spec, node.props["code"])
