@@ -152,6 +152,11 @@ class LambdaFunctions(Reconciler):
             out.append((("alias", "provisioned_concurrency"),
                         f"provisioned concurrency {provisioned} exceeds reserved_concurrency {reserved}", "error"))
         for index, layer in enumerate(props["layers"]):
+            if not isinstance(layer, Ref):   # a layer version ARN from outside the spec
+                if layer.split(":")[3] != spec.region:
+                    out.append((("layers", index), f"layer {layer} is in {layer.split(':')[3]}; a function can only "
+                                                   f"use layers of its own region ({spec.region})", "error"))
+                continue
             found = spec.nodes.get(layer.address)
             if found is not None and props["runtime"] not in found.props["runtimes"]:
                 out.append((("layers", index), f"layer {found.name} supports {', '.join(found.props['runtimes'])}, "

@@ -81,3 +81,40 @@ def test_layer_for_another_runtime_is_rejected(spec_path, write_spec):
     with pytest.raises(SpecError) as raised:
         load_spec(str(write_spec(text)), default_registry())
     assert "layer common supports python3.11, not python3.12" in str(raised.value)
+
+
+EXTERNAL = SPEC.replace("    layers: [common]\n", "    layers: [common, '${external}']\n")
+
+
+def _external_layer(aws) -> str:
+    """A layer published outside the spec (an extension of this account; moto only knows its own layers)."""
+    return aws("lambda").publish_layer_version(LayerName="extension", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
+                                               CompatibleRuntimes=["python3.12"])["LayerVersionArn"]
+
+
+def test_a_layer_from_outside_the_spec_is_used_by_its_arn_and_its_removal_is_drift(write_spec, spec_path, engine,
+                                                                                    aws):
+    external = _external_layer(aws)
+    path = write_spec(EXTERNAL.replace("'${external}'", external))
+    run_quartet(engine(path))
+    client = aws("lambda")
+    layers = [layer["Arn"] for layer in client.get_function_configuration(FunctionName="shop-dev-worker")["Layers"]]
+    assert layers == [_versions(aws)[0]["LayerVersionArn"], external]
+    client.update_function_configuration(FunctionName="shop-dev-worker", Layers=layers[:1])
+    e = engine(path)
+    assert pending_diffs(e.plan(), "lambda_functions.worker")["layers"] == (layers[:1], layers)
+    e.apply()
+    assert not e.plan().has_changes
+    e.destroy()
+    assert aws("lambda").list_layer_versions(LayerName="extension")["LayerVersions"], "not ours: left alone"
+
+
+def test_a_layer_arn_of_another_region_or_malformed_is_rejected(write_spec, spec_path):
+    other = "arn:aws:lambda:eu-west-1:580247275435:layer:LambdaInsightsExtension:49"
+    with pytest.raises(SpecError) as raised:
+        load_spec(str(write_spec(EXTERNAL.replace("'${external}'", other))), default_registry())
+    assert f"layer {other} is in eu-west-1; a function can only use layers of its own region (us-east-1)" \
+        in str(raised.value)
+    with pytest.raises(SpecError):
+        load_spec(str(write_spec(EXTERNAL.replace("'${external}'", "arn:aws:lambda:us-east-1:1:layer:x"))),
+                  default_registry())
