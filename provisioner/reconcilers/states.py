@@ -1,10 +1,11 @@
 """AWS Step Functions state machines: an Amazon States Language definition written in YAML, its
 ${...} references resolved before the call, drift compared on the parsed definition (not its text).
 
-A state machine implies two more resources, built as ordinary nodes: a role compiled from the
-integrations its tasks name (lambda:invoke on exactly the referenced functions, sqs:sendMessage,
-sns:publish and DynamoDB item calls on exactly the referenced queue, topic or table), plus log
-delivery and X-Ray when those are on; and, unless logging is OFF, its log group /aws/vendedlogs/states/NAME.
+A state machine implies two more resources, built as ordinary nodes: unless `role:` names the user's
+own, a role compiled from the integrations its tasks name (lambda:invoke on exactly the referenced
+functions, sqs:sendMessage, sns:publish and DynamoDB item calls on exactly the referenced queue, topic or
+table), plus log delivery and X-Ray when those are on, plus its hand-written `policies`; and, unless
+logging is OFF, its log group /aws/vendedlogs/states/NAME.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ INTEGRATIONS = {
     "dynamodb:updateItem": ("TableName", "dynamodb_table", "write"),
     "dynamodb:deleteItem": ("TableName", "dynamodb_table", "write"),
 }
+GENERATED_POLICIES = ("logging", "xray", "grants")   # inline policies of the generated role
 TERMINAL_TYPES = ("Choice", "Succeed", "Fail")   # states that take neither Next nor End
 
 
@@ -181,9 +183,12 @@ class StateMachines(Reconciler):
             # log delivery goes through CloudWatch Logs' vended-log calls, which only take "*"
             policies["logging"] = {"Version": "2012-10-17", "Statement": [
                 {"Sid": "LogDelivery", "Effect": "Allow", "Action": LOG_DELIVERY_ACTIONS, "Resource": "*"}]}
+        if "role" in props:   # the user's own role: it carries everything the machine needs
+            return out
         if props["tracing"]:
             policies["xray"] = {"Version": "2012-10-17", "Statement": [
                 {"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"}]}
+        policies.update(props["policies"])
         grants = list(props["grants"])
         grants += [g for g in definition_grants(props["definition"]) if g not in grants]
         out.append(("iam_roles", role_name(node.name), {
@@ -202,6 +207,11 @@ class StateMachines(Reconciler):
 
     def validate(self, node, spec):
         out = []
+        if self._own_role(node):
+            out.extend(((field,), f"{field} go into the generated role; with role: give them to that role", "error")
+                       for field in ("grants", "policies") if node.props[field])
+        out.extend((("policies", name), f"policy name '{name}' is the generated role's own; choose another", "error")
+                   for name in node.props["policies"] if name in GENERATED_POLICIES)
         for path, machine in machines(node.props["definition"]):
             states = _states_of(machine)
             known = f" (states here: {', '.join(map(str, states))})" if states else ""
@@ -224,6 +234,11 @@ class StateMachines(Reconciler):
         for state_path, name, state in tasks(node.props["definition"]):
             out.extend(self._check_task(node, state_path, name, state))
         return out
+
+    @staticmethod
+    def _own_role(node) -> bool:
+        role = node.props.get("role")
+        return not (isinstance(role, Ref) and role.address == f"iam_roles.{role_name(node.name)}")
 
     def _check_task(self, node, path, name, state):
         resource = state.get("Resource")
@@ -250,7 +265,7 @@ class StateMachines(Reconciler):
                 yield parameters_path, (
                     f"state '{name}': {parameter} is not a ${{{TARGETS[field]}.NAME...}} reference, so the generated "
                     "role grants nothing on it and the call is denied"), "warning"
-        elif found and not node.props["grants"]:
+        elif found and not (node.props["grants"] or node.props["policies"] or self._own_role(node)):
             yield path + ("Resource",), (
                 f"state '{name}': the generated role has no permission for {found[0]} (it covers "
                 f"{', '.join(INTEGRATIONS)}); add what the call needs to grants"), "warning"
