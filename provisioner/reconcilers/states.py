@@ -174,12 +174,16 @@ class StateMachines(Reconciler):
         props, out = node.props, []
         logging = props["logging"]
         policies = {}
-        if logging_level(node) != "OFF":
+        if logging_level(node) != "OFF" and "log_group" in logging:   # the user's: an ARN or a Ref to its arn
+            group = logging["log_group"]
+            props["log_group"] = group.removesuffix(":*") if isinstance(group, str) else group
+        elif logging_level(node) != "OFF":
             out.append(("log_groups", log_group_name(node.name), {
                 # the vendedlogs prefix keeps CloudWatch Logs resource policies small (AWS advice)
                 "name": f"/aws/vendedlogs/states/{node.physical_name}",
                 **{key: logging[key] for key in ("retention_days", "kms_key") if key in logging}}))
             props["log_group"] = Ref(f"log_groups.{log_group_name(node.name)}", "arn")
+        if logging_level(node) != "OFF":
             # log delivery goes through CloudWatch Logs' vended-log calls, which only take "*"
             policies["logging"] = {"Version": "2012-10-17", "Statement": [
                 {"Sid": "LogDelivery", "Effect": "Allow", "Action": LOG_DELIVERY_ACTIONS, "Resource": "*"}]}
@@ -207,6 +211,10 @@ class StateMachines(Reconciler):
 
     def validate(self, node, spec):
         out = []
+        logging = node.props["logging"]
+        if "log_group" in logging:
+            out.extend((("logging", key), f"{key} belongs to the log group named by log_group; set it there",
+                        "error") for key in ("retention_days", "kms_key") if key in logging)
         if self._own_role(node):
             out.extend(((field,), f"{field} go into the generated role; with role: give them to that role", "error")
                        for field in ("grants", "policies") if node.props[field])
