@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+
+import yaml
 
 from provisioner.aws import eventually, is_not_found, unless_missing
 from provisioner.grants import TARGETS
@@ -23,7 +26,7 @@ from provisioner.reconcilers.base import (
     tags_from_list,
     tags_to_list,
 )
-from provisioner.spec.refs import Ref, Template, find_refs
+from provisioner.spec.refs import Ref, RefSyntaxError, Template, find_refs, parse_string
 
 NOT_FOUND = ("StateMachineDoesNotExist",)
 # A role (or a policy) created seconds ago is not yet usable by Step Functions; AWS says so with
@@ -66,6 +69,33 @@ def role_name(machine: str) -> str:
 
 def log_group_name(machine: str) -> str:
     return f"{machine}-logs"
+
+
+def load_definition(spec, node) -> tuple[dict, str | None]:
+    """The definition of definition_file, its ${NAME} placeholders filled from definition_substitutions and its
+    ${...} references parsed; or ({}, what is wrong)."""
+    file = node.props["definition_file"]
+    path = Path(spec.file).resolve().parent / file
+    try:
+        definition = yaml.safe_load(path.read_text())   # JSON is YAML too
+    except (OSError, yaml.YAMLError) as exc:
+        return {}, f"definition_file '{file}' cannot be read: {exc}"
+    if not isinstance(definition, dict):
+        return {}, f"definition_file '{file}' must hold a mapping (StartAt, States, ...)"
+    values = {name: str(value).lower() if isinstance(value, bool) else str(value)
+              for name, value in node.props["definition_substitutions"].items()}
+
+    def parse(value):
+        if isinstance(value, str):
+            return parse_string(re.sub(r"\$\{([A-Za-z0-9_]+)\}",
+                                       lambda m: values.get(m.group(1), m.group(0)), value))
+        if isinstance(value, dict):
+            return {key: parse(item) for key, item in value.items()}
+        return [parse(item) for item in value] if isinstance(value, list) else value
+    try:
+        return parse(definition), None
+    except RefSyntaxError as exc:
+        return {}, f"definition_file '{file}': {exc} (a ${{NAME}} placeholder needs definition_substitutions)"
 
 
 # --- walking a definition ---
@@ -172,6 +202,8 @@ class StateMachines(Reconciler):
     # --- spec time ---
     def companions(self, node, spec):
         props, out = node.props, []
+        if "definition_file" in props:
+            props["definition"], props["_definition_error"] = load_definition(spec, node)
         logging = props["logging"]
         policies = {}
         if logging_level(node) != "OFF" and "log_group" in logging:   # the user's: an ARN or a Ref to its arn
@@ -210,6 +242,8 @@ class StateMachines(Reconciler):
         return {address for address in referenced if address in elsewhere}
 
     def validate(self, node, spec):
+        if node.props.get("_definition_error"):
+            return [(("definition_file",), node.props["_definition_error"], "error")]
         out = []
         logging = node.props["logging"]
         if "log_group" in logging:
