@@ -57,3 +57,14 @@ def check_node_handler(folder: Path, handler: str) -> str | None:
     if any((folder / f"{module}{suffix}").is_file() for suffix in NODE_SUFFIXES):
         return None
     return f"handler '{handler}': none of {', '.join(module + s for s in NODE_SUFFIXES)} found in {folder}"
+
+
+def handler_source(folder: Path, runtime: str, handler: str) -> str | None:
+    """The text of the file a Python or Node.js handler lives in, or None (not found, or another runtime)."""
+    module = handler.rpartition(".")[0].replace(".", "/") if is_python(runtime) else handler.rpartition(".")[0]
+    suffixes = (".py", "/__init__.py") if is_python(runtime) else NODE_SUFFIXES if runtime.startswith("nodejs") else ()
+    for suffix in suffixes:
+        path = folder / f"{module}{suffix}"
+        if module and path.is_file():
+            return path.read_text(errors="replace")
+    return None

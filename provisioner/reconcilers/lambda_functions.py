@@ -25,7 +25,7 @@ from provisioner.reconcilers.base import (
     retag,
     senders_known_after_creation,
 )
-from provisioner.runtimes import check_node_handler, deprecation_warning, is_python
+from provisioner.runtimes import check_node_handler, deprecation_warning, handler_source, is_python
 from provisioner.spec.refs import Ref, find_refs
 
 NOT_FOUND = ("ResourceNotFoundException",)
@@ -185,6 +185,14 @@ class LambdaFunctions(Reconciler):
             and spec.nodes[role.address].owner == node.address
 
     def _check_trigger(self, node, trigger, spec):
+        folder = code_folder(spec, node.props["code"])
+        source = handler_source(folder, node.props["runtime"], node.props["handler"]) if folder else None
+        if trigger["report_batch_item_failures"] and source is not None and "batchItemFailures" not in source:
+            yield ("report_batch_item_failures",), (
+                f"on (the default), but {node.props['handler']} never mentions batchItemFailures: Lambda then reads "
+                "the handler's return value as a partial batch response (none or an empty list: the whole batch "
+                "succeeded, so a failure must raise); return {'batchItemFailures': [{'itemIdentifier': id}]} for "
+                "failed records, or set report_batch_item_failures: false"), "warning"
         if "sqs_queue" in trigger:
             queue = spec.nodes.get(trigger["sqs_queue"].address)
             if trigger["batch_size"] > 10 and not trigger["batching_window_seconds"]:
