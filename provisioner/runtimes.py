@@ -54,7 +54,7 @@ def check_node_handler(folder: Path, handler: str) -> str | None:
     module = handler.rpartition(".")[0]
     if not module:
         return f"handler '{handler}' must be FILE.EXPORT"
-    if any((folder / f"{module}{suffix}").is_file() for suffix in NODE_SUFFIXES):
+    if handler_source(folder, "nodejs", handler) is not None:
         return None
     return f"handler '{handler}': none of {', '.join(module + s for s in NODE_SUFFIXES)} found in {folder}"
 

@@ -172,10 +172,12 @@ class EventRules(Reconciler):
             if len(inputs) > 1:
                 out.append((("targets", target_id, inputs[1]), f"give at most one of {', '.join(INPUT_FIELDS)} "
                                                                f"(this target has {' and '.join(inputs)})", "error"))
-            for name in _placeholders(target.get("input_transformer", {}).get("input_template", "")):
-                if name not in target["input_transformer"]["input_paths"] and name not in BUILTIN_PLACEHOLDERS:
+            transformer = target.get("input_transformer", {})
+            for name in _placeholders(transformer.get("input_template", "")):
+                if name not in transformer["input_paths"] and name not in BUILTIN_PLACEHOLDERS:
+                    known = ", ".join(transformer["input_paths"]) or "none"
                     out.append((("targets", target_id, "input_transformer", "input_template"),
-                                f"<{name}> is not one of input_paths ({', '.join(target['input_transformer']['input_paths']) or 'none'})", "error"))
+                                f"<{name}> is not one of input_paths ({known})", "error"))
             for field, message in (("sqs_queue", "a FIFO queue target needs a message group id, which rules here "
                                                  "do not set; use a standard queue"),
                                    ("dead_letter_queue", "EventBridge dead-letter queues must be standard queues")):

@@ -189,7 +189,7 @@ class LambdaFunctions(Reconciler):
         source = handler_source(folder, node.props["runtime"], node.props["handler"]) if folder else None
         if trigger["report_batch_item_failures"] and source is not None and "batchItemFailures" not in source:
             yield ("report_batch_item_failures",), (
-                f"on (the default), but {node.props['handler']} never mentions batchItemFailures: Lambda then reads "
+                f"is on, but {node.props['handler']} never mentions batchItemFailures: Lambda then reads "
                 "the handler's return value as a partial batch response (none or an empty list: the whole batch "
                 "succeeded, so a failure must raise); return {'batchItemFailures': [{'itemIdentifier': id}]} for "
                 "failed records, or set report_batch_item_failures: false"), "warning"
