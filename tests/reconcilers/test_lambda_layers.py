@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -118,3 +119,19 @@ def test_a_layer_arn_of_another_region_or_malformed_is_rejected(write_spec, spec
     with pytest.raises(SpecError):
         load_spec(str(write_spec(EXTERNAL.replace("'${external}'", "arn:aws:lambda:us-east-1:1:layer:x"))),
                   default_registry())
+
+
+def test_a_layer_shared_with_other_accounts_gets_layer_version_permissions(write_spec, spec_path, engine, aws):
+    path = write_spec(SPEC.replace("    description: Shared helpers\n",
+                                   "    description: Shared helpers\n    share_with: ['111122223333']\n"))
+    run_quartet(engine(path))
+    client = aws("lambda")
+    policy = json.loads(client.get_layer_version_policy(LayerName=LAYER, VersionNumber=1)["Policy"])
+    assert [(s["Sid"], s["Action"], s["Principal"]) for s in policy["Statement"]] == [
+        ("share-111122223333", "lambda:GetLayerVersion", "111122223333")]
+    client.remove_layer_version_permission(LayerName=LAYER, VersionNumber=1, StatementId="share-111122223333")
+    e = engine(path)
+    assert pending_diffs(e.plan(), "lambda_layers.common")["share_with"] == ([], ["111122223333"])
+    e.apply()
+    assert not e.plan().has_changes
+    assert [v["Version"] for v in _versions(aws)] == [1]   # permissions change in place: no new version
