@@ -91,7 +91,7 @@ def build_package(folder: str | Path, architecture: str = "x86_64", runtime: str
         if key not in _packages:
             entries = {}
             requirements = sources.get("requirements.txt", (b"", 0))[0].decode("utf-8", "replace")
-            if _has_requirements(requirements):
+            if runtime.startswith("python") and _has_requirements(requirements):   # other runtimes: as they are
                 vendored = _vendored_tree(root, requirements, architecture, runtime)
                 entries.update(_read_tree(vendored, skip_excluded=False))
             entries.update(sources)  # sources win over vendored files of the same name

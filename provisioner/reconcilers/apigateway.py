@@ -108,7 +108,9 @@ class ApiGateways(Reconciler):
         return {a for a in referenced if a not in from_routes or a in elsewhere}
 
     def validate(self, node, spec):
-        out = []
+        out = [(("routes", route, field), f"{field} shapes a non-proxy integration; set proxy: false", "error")
+               for route, target in node.props["routes"].items() if target["proxy"]
+               for field in ("request_templates", "responses") if target.get(field)]
         stage = node.props["stage"]
         for route in stage["route_settings"]:
             if route not in node.props["routes"]:
@@ -154,11 +156,7 @@ class ApiGateways(Reconciler):
             "endpoint_type": props["endpoint_type"],
             "binary_media_types": sorted(props["binary_media_types"]),
             "minimum_compression_size": props.get("minimum_compression_size"),
-            "routes": {route: {"authorization": target["authorization"],
-                               "api_key_required": target["api_key_required"],
-                               "timeout_ms": target["timeout_ms"],
-                               "integration_uri": self._integration_uri(target["function"], ctx)}
-                       for route, target in sorted(props["routes"].items())},
+            "routes": {route: self._route(target, ctx) for route, target in sorted(props["routes"].items())},
             "deployment": None,
             "stage": {"name": stage["name"], "tracing": stage["tracing"], "variables": stage["variables"],
                       "access_log_destination": logs["log_group"] if logs else None,
@@ -168,6 +166,18 @@ class ApiGateways(Reconciler):
             "usage_plan": self._desired_plan(props.get("usage_plan")),
             "tags": ctx.tags_for(node),
         }
+
+    def _route(self, target, ctx) -> dict:
+        route = {"authorization": target["authorization"], "api_key_required": target["api_key_required"],
+                 "timeout_ms": target["timeout_ms"], "integration_uri": self._integration_uri(target["function"], ctx)}
+        if not target["proxy"]:   # only then: a proxy route's shape (and its deployment fingerprint) stays as it was
+            responses = target.get("responses") or {"200": {}}
+            route.update(proxy=False, request_templates=dict(target["request_templates"]),
+                         passthrough_behavior=target["passthrough_behavior"],
+                         responses={code: {"selection_pattern": response.get("selection_pattern", ""),
+                                           "templates": dict(response.get("templates", {}))}
+                                    for code, response in sorted(responses.items())})
+        return route
 
     def _desired_plan(self, plan):
         if plan is None:
@@ -337,6 +347,13 @@ class ApiGateways(Reconciler):
                 "timeout_ms": integration.get("timeoutInMillis", 29000),
                 "integration_uri": integration.get("uri"),
             }
+            if integration.get("type") == "AWS":
+                routes[route].update(
+                    proxy=False, request_templates=integration.get("requestTemplates") or {},
+                    passthrough_behavior=integration.get("passthroughBehavior"),
+                    responses={code: {"selection_pattern": response.get("selectionPattern", ""),
+                                      "templates": response.get("responseTemplates") or {}}
+                               for code, response in sorted((integration.get("integrationResponses") or {}).items())})
         return routes
 
     def _stage_props(self, stage, name) -> dict:
@@ -407,14 +424,26 @@ class ApiGateways(Reconciler):
             client.put_method(restApiId=api_id, resourceId=resource_id, httpMethod=method,
                               authorizationType=settings["authorization"],
                               apiKeyRequired=settings["api_key_required"])
-            client.put_integration(restApiId=api_id, resourceId=resource_id, httpMethod=method,
-                                   type="AWS_PROXY", integrationHttpMethod="POST", uri=settings["integration_uri"],
-                                   timeoutInMillis=settings["timeout_ms"])
+            self._put_integration(client, api_id, resource_id, method, settings)
         used = {split_route(route)[1] for route in wanted}
         for path in sorted(resources, key=lambda p: -p.count("/")):
             if path == "/" or any(u == path or u.startswith(path + "/") for u in used):
                 continue
             client.delete_resource(restApiId=api_id, resourceId=resources[path]["id"])
+
+    @staticmethod
+    def _put_integration(client, api_id, resource_id, method, settings):
+        """AWS_PROXY; or AWS with mapping templates, and a method and integration response per status code."""
+        where = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": method}
+        proxy = settings.get("proxy", True)
+        templates = {} if proxy else {"requestTemplates": settings["request_templates"],
+                                      "passthroughBehavior": settings["passthrough_behavior"]}
+        client.put_integration(**where, type="AWS_PROXY" if proxy else "AWS", integrationHttpMethod="POST",
+                               uri=settings["integration_uri"], timeoutInMillis=settings["timeout_ms"], **templates)
+        for code, response in ({} if proxy else settings["responses"]).items():
+            client.put_method_response(**where, statusCode=code)
+            client.put_integration_response(**where, statusCode=code, selectionPattern=response["selection_pattern"],
+                                            responseTemplates=response["templates"])
 
     def _ensure_resource(self, client, api_id, path: str, resources: dict) -> str:
         parent = resources["/"]["id"]

@@ -29,6 +29,9 @@ NOT_FOUND = ("ResourceNotFoundException",)
 SERVICE = "events.amazonaws.com"
 TARGET_FIELDS = ("function", "sqs_queue", "sns_topic", "state_machine")
 DELIVERED_FIELDS = ("function", "sqs_queue", "sns_topic", "dead_letter_queue")   # resource policies, not the role
+INPUT_FIELDS = ("input", "input_path", "input_transformer")
+BUILTIN_PLACEHOLDERS = ("aws.events.rule-arn", "aws.events.rule-name", "aws.events.event", "aws.events.event.json",
+                        "aws.events.event.ingestion-time")
 RULE_FIELDS = ("description", "schedule", "event_pattern", "enabled")
 RATE_UNITS = ("minute", "hour", "day")
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -122,6 +125,11 @@ def _cron_value_problem(name: str, value: str, low: int, high: int, names: tuple
     return None
 
 
+def _placeholders(template: str) -> list[str]:
+    """The <name> placeholders of an input template."""
+    return re.findall(r"<([A-Za-z0-9_.-]+)>", template)
+
+
 def _check_entries(response: dict, call: str) -> None:
     """PutTargets and RemoveTargets answer 200 and list the targets they could not write."""
     if response.get("FailedEntryCount"):
@@ -160,6 +168,16 @@ class EventRules(Reconciler):
         if not props["targets"]:
             out.append((("targets",), "the rule has no targets: what it matches goes nowhere", "warning"))
         for target_id, target in props["targets"].items():
+            inputs = [field for field in INPUT_FIELDS if field in target]
+            if len(inputs) > 1:
+                out.append((("targets", target_id, inputs[1]), f"give at most one of {', '.join(INPUT_FIELDS)} "
+                                                               f"(this target has {' and '.join(inputs)})", "error"))
+            transformer = target.get("input_transformer", {})
+            for name in _placeholders(transformer.get("input_template", "")):
+                if name not in transformer["input_paths"] and name not in BUILTIN_PLACEHOLDERS:
+                    known = ", ".join(transformer["input_paths"]) or "none"
+                    out.append((("targets", target_id, "input_transformer", "input_template"),
+                                f"<{name}> is not one of input_paths ({known})", "error"))
             for field, message in (("sqs_queue", "a FIFO queue target needs a message group id, which rules here "
                                                  "do not set; use a standard queue"),
                                    ("dead_letter_queue", "EventBridge dead-letter queues must be standard queues")):
@@ -195,6 +213,8 @@ class EventRules(Reconciler):
         return {
             "arn": next(target[field] for field in TARGET_FIELDS if field in target),
             "input": target.get("input"),
+            "input_path": target.get("input_path"),
+            "input_transformer": dict(target["input_transformer"]) if "input_transformer" in target else None,
             "retry": dict(target["retry"]),   # max_attempts, max_event_age_seconds
             "dead_letter_queue": target.get("dead_letter_queue"),
             "role": props["role"] if "state_machine" in target else None,
@@ -224,10 +244,13 @@ class EventRules(Reconciler):
         return Observed(props, {"arn": arn, "name": name}, tags)
 
     def _read_target(self, target: dict) -> dict:
-        retry = target.get("RetryPolicy")
+        retry, transformer = target.get("RetryPolicy"), target.get("InputTransformer")
         return {
             "arn": target["Arn"],
             "input": json.loads(target["Input"]) if "Input" in target else None,
+            "input_path": target.get("InputPath"),
+            "input_transformer": {"input_paths": transformer.get("InputPathsMap", {}),
+                                  "input_template": transformer.get("InputTemplate")} if transformer else None,
             "retry": {"max_attempts": retry.get("MaximumRetryAttempts"),
                       "max_event_age_seconds": retry.get("MaximumEventAgeInSeconds")} if retry else None,
             "dead_letter_queue": target.get("DeadLetterConfig", {}).get("Arn"),
@@ -255,6 +278,11 @@ class EventRules(Reconciler):
                                      "MaximumEventAgeInSeconds": target["retry"]["max_event_age_seconds"]}}
             if target["input"] is not None:
                 entry["Input"] = json.dumps(target["input"], sort_keys=True)
+            if target["input_path"] is not None:
+                entry["InputPath"] = target["input_path"]
+            if target["input_transformer"] is not None:
+                entry["InputTransformer"] = {"InputPathsMap": target["input_transformer"]["input_paths"],
+                                             "InputTemplate": target["input_transformer"]["input_template"]}
             if target["dead_letter_queue"]:
                 entry["DeadLetterConfig"] = {"Arn": target["dead_letter_queue"]}
             if target["role"]:

@@ -42,6 +42,7 @@ from provisioner.reconcilers.base import (
     retag,
     senders_known_after_creation,
 )
+from provisioner.runtimes import check_node_handler, deprecation_warning, handler_source, is_python
 from provisioner.spec.refs import Ref, Template, find_refs
 
 NOT_FOUND = ("ResourceNotFoundException",)
@@ -205,9 +206,12 @@ class LambdaFunctions(Reconciler):
         elif folder is None:
             out.append((("code",), f"code folder '{path}' not found next to the spec or above it", "error"))
         else:
-            problem = check_handler(folder, props["handler"])
+            problem = self._handler_problem(folder, props["runtime"], props["handler"])
             if problem:
                 out.append((("handler",), problem, "error"))
+        deprecated = deprecation_warning(props["runtime"])
+        if deprecated:
+            out.append((("runtime",), deprecated, "warning"))
         if props["grants"] and node.props.get("role") is not None and not self._generated_role(node, spec):
             out.append((("grants",), "grants compile into the generated role; with role: give them to that role",
                         "error"))
@@ -219,6 +223,11 @@ class LambdaFunctions(Reconciler):
             out.append((("alias", "provisioned_concurrency"),
                         f"provisioned concurrency {provisioned} exceeds reserved_concurrency {reserved}", "error"))
         for index, layer in enumerate(props["layers"]):
+            if not isinstance(layer, Ref):   # a layer version ARN from outside the spec
+                if layer.split(":")[3] != spec.region:
+                    out.append((("layers", index), f"layer {layer} is in {layer.split(':')[3]}; a function can only "
+                                                   f"use layers of its own region ({spec.region})", "error"))
+                continue
             found = spec.nodes.get(layer.address)
             if found is not None and props["runtime"] not in found.props["runtimes"]:
                 out.append((("layers", index), f"layer {found.name} supports {', '.join(found.props['runtimes'])}, "
@@ -232,12 +241,29 @@ class LambdaFunctions(Reconciler):
                         for path, message, severity in self._check_trigger(node, trigger, spec)))
         return out
 
+    @staticmethod
+    def _handler_problem(folder, runtime, handler) -> str | None:
+        """Python and Node.js handlers name a file of the folder; other runtimes' handlers are not checked."""
+        if is_python(runtime):
+            return check_handler(folder, handler)
+        if runtime.startswith("nodejs"):
+            return check_node_handler(folder, handler)
+        return None
+
     def _generated_role(self, node, spec) -> bool:
         role = node.props.get("role")
         return isinstance(role, Ref) and spec.nodes.get(role.address) is not None \
             and spec.nodes[role.address].owner == node.address
 
     def _check_trigger(self, node, trigger, spec):
+        folder = code_folder(spec, node.props["code"])
+        source = handler_source(folder, node.props["runtime"], node.props["handler"]) if folder else None
+        if trigger["report_batch_item_failures"] and source is not None and "batchItemFailures" not in source:
+            yield ("report_batch_item_failures",), (
+                f"is on, but {node.props['handler']} never mentions batchItemFailures: Lambda then reads "
+                "the handler's return value as a partial batch response (none or an empty list: the whole batch "
+                "succeeded, so a failure must raise); return {'batchItemFailures': [{'itemIdentifier': id}]} for "
+                "failed records, or set report_batch_item_failures: false"), "warning"
         if "sqs_queue" in trigger:
             queue = spec.nodes.get(trigger["sqs_queue"].address)
             if trigger["batch_size"] > 10 and not trigger["batching_window_seconds"]:

@@ -6,12 +6,14 @@ Layer versions cannot be tagged, so ownership is written at the end of each vers
 """
 from __future__ import annotations
 
+import json
 import re
 
-from provisioner.aws import is_not_found
+from provisioner.aws import is_not_found, unless_missing
 from provisioner.packaging import Package, PackagingError, build_package
 from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler
 from provisioner.reconcilers.lambda_functions import code_folder
+from provisioner.runtimes import deprecation_warning
 
 NOT_FOUND = ("ResourceNotFoundException",)
 MARKER = re.compile(r"\s*\[provisioner (?P<project>[^/\]]+)/(?P<environment>[^ \]]+) (?P<address>[^\]]+)\]$")
@@ -27,6 +29,10 @@ def _ownership(description: str) -> tuple[str, dict]:
                                          "provisioner:resource": match["address"]}
 
 
+def _sid(account: str) -> str:
+    return "share-all" if account == "*" else f"share-{account}"
+
+
 class LambdaLayers(Reconciler):
     taggable = False   # ownership lives in a marker, not in tags
     kind = "lambda_layers"
@@ -38,10 +44,12 @@ class LambdaLayers(Reconciler):
     rank = 21
 
     def validate(self, node, spec):
+        out = [(("runtimes", index), warning, "warning") for index, runtime in enumerate(node.props["runtimes"])
+               if (warning := deprecation_warning(runtime))]
         if code_folder(spec, node.props["code"]) is None:
-            return [(("code",), f"code folder '{node.props['code']}' not found next to the spec or above it",
-                     "error")]
-        return []
+            out.append((("code",), f"code folder '{node.props['code']}' not found next to the spec or above it",
+                        "error"))
+        return out
 
     def package(self, node, spec) -> Package:
         folder = code_folder(spec, node.props["code"])
@@ -55,7 +63,7 @@ class LambdaLayers(Reconciler):
         package = self.package(node, ctx.spec)
         return {"code_sha256": package.sha256, "description": node.props["description"],
                 "runtimes": sorted(node.props["runtimes"]), "architectures": sorted(node.props["architectures"]),
-                "_package": package}
+                "share_with": sorted(node.props["share_with"]), "_package": package}
 
     def read(self, node, ctx):
         client = ctx.client("lambda")
@@ -74,8 +82,26 @@ class LambdaLayers(Reconciler):
         description, tags = _ownership(newest.get("Description", ""))
         props = {"code_sha256": content.get("CodeSha256"), "description": description,
                  "runtimes": sorted(newest.get("CompatibleRuntimes", [])),
-                 "architectures": sorted(newest.get("CompatibleArchitectures", []))}
+                 "architectures": sorted(newest.get("CompatibleArchitectures", [])),
+                 "share_with": self._shared_with(client, node.physical_name, newest["Version"])}
         return Observed(props, self._outputs(newest["LayerVersionArn"], newest["Version"], node), tags)
+
+    @staticmethod
+    def _shared_with(client, name, version) -> list[str]:
+        """Accounts the version's policy lets use it ("*": every account)."""
+        found = unless_missing(client.get_layer_version_policy, *NOT_FOUND, LayerName=name, VersionNumber=version)
+        statements = json.loads(found["Policy"]).get("Statement", []) if found else []
+        principals = [s.get("Principal") for s in statements if s.get("Action") == "lambda:GetLayerVersion"]
+        principals = [p.get("AWS") if isinstance(p, dict) else p for p in principals]
+        return sorted(p.split(":")[4] if p.startswith("arn:") else p for p in principals if isinstance(p, str))
+
+    @staticmethod
+    def _share(client, name, version, add=(), remove=()):
+        for account in remove:
+            client.remove_layer_version_permission(LayerName=name, VersionNumber=version, StatementId=_sid(account))
+        for account in add:
+            client.add_layer_version_permission(LayerName=name, VersionNumber=version, StatementId=_sid(account),
+                                                Action="lambda:GetLayerVersion", Principal=account)
 
     def _outputs(self, version_arn, version, node):
         return {"arn": version_arn, "layer_arn": version_arn.rsplit(":", 1)[0], "name": node.physical_name,
@@ -87,11 +113,18 @@ class LambdaLayers(Reconciler):
             LayerName=node.physical_name, Content={"ZipFile": desired["_package"].zip_bytes},
             Description=f"{desired['description']} {marker}".strip(), CompatibleRuntimes=desired["runtimes"],
             CompatibleArchitectures=desired["architectures"])
+        self._share(ctx.client("lambda"), node.physical_name, published["Version"], add=desired["share_with"])
         return self._outputs(published["LayerVersionArn"], published["Version"], node)
 
     def update(self, node, desired, actual, diffs, ctx):
-        """Versions are immutable: any change publishes a new one; older ones stay for functions using them."""
-        return self.create(node, desired, ctx)
+        """Versions are immutable: any other change publishes a new one (older ones stay for functions using them);
+        who may use the newest one is its permissions, changed in place."""
+        if {d.field for d in diffs} - {"share_with"}:
+            return self.create(node, desired, ctx)
+        wanted, have = set(desired["share_with"]), set(actual.props["share_with"])
+        self._share(ctx.client("lambda"), node.physical_name, actual.outputs["version"],
+                    add=sorted(wanted - have), remove=sorted(have - wanted))
+        return dict(actual.outputs)   # the same version: what dependents planned as unknown
 
     def delete(self, resource, ctx):
         client = ctx.client("lambda")

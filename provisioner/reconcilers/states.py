@@ -1,15 +1,19 @@
 """AWS Step Functions state machines: an Amazon States Language definition written in YAML, its
 ${...} references resolved before the call, drift compared on the parsed definition (not its text).
 
-A state machine implies two more resources, built as ordinary nodes: a role compiled from the
-integrations its tasks name (lambda:invoke on exactly the referenced functions, sqs:sendMessage,
-sns:publish and DynamoDB item calls on exactly the referenced queue, topic or table), plus log
-delivery and X-Ray when those are on; and, unless logging is OFF, its log group /aws/vendedlogs/states/NAME.
+A state machine implies two more resources, built as ordinary nodes: unless `role:` names the user's
+own, a role compiled from the integrations its tasks name (lambda:invoke on exactly the referenced
+functions, sqs:sendMessage, sns:publish and DynamoDB item calls on exactly the referenced queue, topic or
+table), plus log delivery and X-Ray when those are on, plus its hand-written `policies`; and, unless
+logging is OFF, its log group /aws/vendedlogs/states/NAME.
 """
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+
+import yaml
 
 from provisioner.aws import eventually, is_not_found, unless_missing
 from provisioner.grants import TARGETS
@@ -22,7 +26,7 @@ from provisioner.reconcilers.base import (
     tags_from_list,
     tags_to_list,
 )
-from provisioner.spec.refs import Ref, Template, find_refs
+from provisioner.spec.refs import Ref, RefSyntaxError, Template, find_refs, parse_string
 
 NOT_FOUND = ("StateMachineDoesNotExist",)
 # A role (or a policy) created seconds ago is not yet usable by Step Functions; AWS says so with
@@ -49,6 +53,7 @@ INTEGRATIONS = {
     "dynamodb:updateItem": ("TableName", "dynamodb_table", "write"),
     "dynamodb:deleteItem": ("TableName", "dynamodb_table", "write"),
 }
+GENERATED_POLICIES = ("logging", "xray", "grants")   # inline policies of the generated role
 TERMINAL_TYPES = ("Choice", "Succeed", "Fail")   # states that take neither Next nor End
 
 
@@ -64,6 +69,33 @@ def role_name(machine: str) -> str:
 
 def log_group_name(machine: str) -> str:
     return f"{machine}-logs"
+
+
+def load_definition(spec, node) -> tuple[dict, str | None]:
+    """The definition of definition_file, its ${NAME} placeholders filled from definition_substitutions and its
+    ${...} references parsed; or ({}, what is wrong)."""
+    file = node.props["definition_file"]
+    path = Path(spec.file).resolve().parent / file
+    try:
+        definition = yaml.safe_load(path.read_text())   # JSON is YAML too
+    except (OSError, yaml.YAMLError) as exc:
+        return {}, f"definition_file '{file}' cannot be read: {exc}"
+    if not isinstance(definition, dict):
+        return {}, f"definition_file '{file}' must hold a mapping (StartAt, States, ...)"
+    values = {name: str(value).lower() if isinstance(value, bool) else str(value)
+              for name, value in node.props["definition_substitutions"].items()}
+
+    def parse(value):
+        if isinstance(value, str):
+            return parse_string(re.sub(r"\$\{([A-Za-z0-9_]+)\}",
+                                       lambda m: values.get(m.group(1), m.group(0)), value))
+        if isinstance(value, dict):
+            return {key: parse(item) for key, item in value.items()}
+        return [parse(item) for item in value] if isinstance(value, list) else value
+    try:
+        return parse(definition), None
+    except RefSyntaxError as exc:
+        return {}, f"definition_file '{file}': {exc} (a ${{NAME}} placeholder needs definition_substitutions)"
 
 
 # --- walking a definition ---
@@ -172,20 +204,29 @@ class StateMachines(Reconciler):
     # --- spec time ---
     def companions(self, node, spec):
         props, out = node.props, []
+        if "definition_file" in props:
+            props["definition"], props["_definition_error"] = load_definition(spec, node)
         logging = props["logging"]
         policies = {}
-        if logging_level(node) != "OFF":
+        if logging_level(node) != "OFF" and "log_group" in logging:   # the user's: an ARN or a Ref to its arn
+            group = logging["log_group"]
+            props["log_group"] = group.removesuffix(":*") if isinstance(group, str) else group
+        elif logging_level(node) != "OFF":
             out.append(("log_groups", log_group_name(node.name), {
                 # the vendedlogs prefix keeps CloudWatch Logs resource policies small (AWS advice)
                 "name": f"/aws/vendedlogs/states/{node.physical_name}",
                 **{key: logging[key] for key in ("retention_days", "kms_key") if key in logging}}))
             props["log_group"] = Ref(f"log_groups.{log_group_name(node.name)}", "arn")
+        if logging_level(node) != "OFF":
             # log delivery goes through CloudWatch Logs' vended-log calls, which only take "*"
             policies["logging"] = {"Version": "2012-10-17", "Statement": [
                 {"Sid": "LogDelivery", "Effect": "Allow", "Action": LOG_DELIVERY_ACTIONS, "Resource": "*"}]}
+        if "role" in props:   # the user's own role: it carries everything the machine needs
+            return out
         if props["tracing"]:
             policies["xray"] = {"Version": "2012-10-17", "Statement": [
                 {"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"}]}
+        policies.update(props["policies"])
         grants = list(props["grants"])
         grants += [g for g in definition_grants(props["definition"]) if g not in grants]
         out.append(("iam_roles", role_name(node.name), {
@@ -203,7 +244,18 @@ class StateMachines(Reconciler):
         return {address for address in referenced if address in elsewhere}
 
     def validate(self, node, spec):
+        if node.props.get("_definition_error"):
+            return [(("definition_file",), node.props["_definition_error"], "error")]
         out = []
+        logging = node.props["logging"]
+        if "log_group" in logging:
+            out.extend((("logging", key), f"{key} belongs to the log group named by log_group; set it there",
+                        "error") for key in ("retention_days", "kms_key") if key in logging)
+        if self._own_role(node):
+            out.extend(((field,), f"{field} go into the generated role; with role: give them to that role", "error")
+                       for field in ("grants", "policies") if node.props[field])
+        out.extend((("policies", name), f"policy name '{name}' is the generated role's own; choose another", "error")
+                   for name in node.props["policies"] if name in GENERATED_POLICIES)
         for path, machine in machines(node.props["definition"]):
             states = _states_of(machine)
             known = f" (states here: {', '.join(map(str, states))})" if states else ""
@@ -226,6 +278,11 @@ class StateMachines(Reconciler):
         for state_path, name, state in tasks(node.props["definition"]):
             out.extend(self._check_task(node, state_path, name, state))
         return out
+
+    @staticmethod
+    def _own_role(node) -> bool:
+        role = node.props.get("role")
+        return not (isinstance(role, Ref) and role.address == f"iam_roles.{role_name(node.name)}")
 
     def _check_task(self, node, path, name, state):
         resource = state.get("Resource")
@@ -252,7 +309,7 @@ class StateMachines(Reconciler):
                 yield parameters_path, (
                     f"state '{name}': {parameter} is not a ${{{TARGETS[field]}.NAME...}} reference, so the generated "
                     "role grants nothing on it and the call is denied"), "warning"
-        elif found and not node.props["grants"]:
+        elif found and not (node.props["grants"] or node.props["policies"] or self._own_role(node)):
             yield path + ("Resource",), (
                 f"state '{name}': the generated role has no permission for {found[0]} (it covers "
                 f"{', '.join(INTEGRATIONS)}); add what the call needs to grants"), "warning"

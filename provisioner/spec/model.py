@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 
 from provisioner.errors import Diagnostic, SpecError
@@ -105,17 +106,20 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _parse_strings(value, path, doc, diagnostics):
+SELF = re.compile(r"(?<!\$)\$\{self\.")   # ${self.attr}: the resource's own attribute (not $${self.)
+
+
+def _parse_strings(value, path, doc, diagnostics, address=""):
     if isinstance(value, str):
         try:
-            return parse_string(value)
+            return parse_string(SELF.sub("${" + address + ".", value) if address else value)
         except RefSyntaxError as exc:
             diagnostics.append(doc.diagnostic(path, str(exc)))
             return value
     if isinstance(value, dict):
-        return {k: _parse_strings(v, path + (k,), doc, diagnostics) for k, v in value.items()}
+        return {k: _parse_strings(v, path + (k,), doc, diagnostics, address) for k, v in value.items()}
     if isinstance(value, list):
-        return [_parse_strings(v, path + (i,), doc, diagnostics) for i, v in enumerate(value)]
+        return [_parse_strings(v, path + (i,), doc, diagnostics, address) for i, v in enumerate(value)]
     return value
 
 
@@ -218,7 +222,7 @@ def _build_node(kind: str, name: str, raw: dict, path: tuple, spec: Spec, doc: D
             "references are not allowed in name; use the placeholders {project}, {environment} "
             "and {name}")))
     diagnostics.extend(_check_ignore_changes(reconciler, path, ignore_changes, doc))
-    props = _parse_strings(props, path, doc, diagnostics)
+    props = _parse_strings(props, path, doc, diagnostics, f"{kind}.{name}")
     for field_path, target_kind in typed_refs:
         value = _get(props, field_path)
         if isinstance(value, str):
@@ -297,8 +301,14 @@ def _check_references(node: ResourceNode, spec: Spec, registry, doc: Document) -
                 path, f"{about}{target_kind} have no attribute '{ref.attr}' "
                       f"(available: {', '.join(sorted(attributes))})"))
             continue
-        if ref.address == node.address:
+        if ref.address == node.address and ref.written is not None:   # a typed field naming its own resource
             out.append(doc.diagnostic(path, f"{about}a resource cannot reference itself"))
+            continue
+        if ref.address == node.address:   # ${self.attr}: fine when known before the resource exists
+            from provisioner.reconcilers.base import predictable
+            if not predictable(ref, spec):
+                out.append(doc.diagnostic(path, f"{about}a resource can only name its own attributes known before "
+                                                f"it exists (${{self.{ref.attr}}} is known only after creation)"))
             continue
         node.deps.add(ref.address)
     return out

