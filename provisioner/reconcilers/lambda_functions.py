@@ -256,7 +256,8 @@ class LambdaFunctions(Reconciler):
             and spec.nodes[role.address].owner == node.address
 
     def _check_trigger(self, node, trigger, spec):
-        folder = code_folder(spec, node.props["code"])
+        path = node.props["code"]["path"]
+        folder = code_folder(spec, path) if path else None
         source = handler_source(folder, node.props["runtime"], node.props["handler"]) if folder else None
         if trigger["report_batch_item_failures"] and source is not None and "batchItemFailures" not in source:
             yield ("report_batch_item_failures",), (
