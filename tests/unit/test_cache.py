@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from provisioner import cache
-from provisioner.cli import main
+from tests.cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 86400
@@ -27,15 +27,6 @@ def _entry(path: Path, size: int = 10, age_days: float = 0) -> Path:
     then = time.time() - age_days * DAY
     os.utime(path, (then, then))
     return path
-
-
-def run(capsys, *args) -> tuple[int, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exited:
-        code = exited.code
-    return code, capsys.readouterr().out
 
 
 def test_a_write_prunes_entries_older_than_30_days_once_a_day(root):
@@ -64,7 +55,7 @@ def test_the_oldest_entries_go_beyond_the_size_cap(root, monkeypatch):
 
 def test_a_run_that_writes_the_cache_prunes_it(root, capsys):
     stale = _entry(root / "lint" / "stale.json", age_days=60)
-    code, out = run(capsys, "validate", str(ROOT / "specs" / "example.yaml"))   # lints policies, caching parliament
+    code, out, _ = run(capsys, "validate", str(ROOT / "specs" / "example.yaml"))   # lints policies, caching parliament
     assert code == 0, out
     assert any((root / "lint").iterdir()) and not stale.exists()
 
@@ -72,7 +63,7 @@ def test_a_run_that_writes_the_cache_prunes_it(root, capsys):
 def test_cache_info_shows_where_it_is_and_what_each_part_holds(root, capsys):
     _entry(root / "lint" / "a.json", size=2 * 1024 * 1024)
     _entry(root / "packages" / "k" / "lib.py", size=1024 * 1024)
-    code, out = run(capsys, "cache", "info")
+    code, out, _ = run(capsys, "cache", "info")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith(f"{root}: 3.0 MB (at most 1024.0 MB;")
@@ -85,6 +76,6 @@ def test_cache_clean_empties_it_but_not_the_emulators_state(root, capsys):
     _entry(root / "lint" / "a.json", size=1024 * 1024)
     _entry(root / "botocore" / "1.2.3" / "model", size=1024 * 1024)
     emulator = _entry(root / "local" / "0123.json")
-    code, out = run(capsys, "cache", "clean")
+    code, out, _ = run(capsys, "cache", "clean")
     assert code == 0 and out == f"removed 2.0 MB from {root}\n"
     assert sorted(p.name for p in root.iterdir()) == ["local"] and emulator.exists()

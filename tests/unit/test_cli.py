@@ -6,7 +6,8 @@ from pathlib import Path
 import click
 import pytest
 
-from provisioner.cli import cli, main
+from provisioner.cli import cli
+from tests.cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = str(ROOT / "specs" / "example.yaml")
@@ -19,16 +20,6 @@ VERBS = {
 }
 WITH_OUTPUT = ["diff", "plan", "apply", "destroy"]
 NEED_SPEC = ["validate", "diff", "plan", "apply", "outputs", "graph", "destroy", "unlock"]
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exited:
-        code = exited.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _leaves(group: click.Group, prefix: str = ""):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioner.cli import main
 from provisioner.spec.model import SPEC_KEYS
 from provisioner.spec.schema import load_schema
+from tests.cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -46,11 +46,6 @@ def test_every_example_of_the_spec_reference_validates_without_warnings(block, t
     (tmp_path / "lambda_code").symlink_to(ROOT / "lambda_code")   # code: folders as in this repository
     spec = tmp_path / "example.yaml"
     spec.write_text(block if "project:" in block else HEADER + block)
-    try:
-        main(["validate", str(spec)])
-        code = 0
-    except SystemExit as exited:
-        code = exited.code
-    out, err = capsys.readouterr()
+    code, out, err = run(capsys, "validate", str(spec))
     assert code == 0, err
     assert "valid" in out and err == "", err

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.cli import main
+from tests.cli import run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "seed_failures"
 FILES = sorted(FIXTURES.glob("**/*.yaml"))
@@ -39,12 +39,7 @@ def test_there_is_a_fixture_per_seed_document_covered():
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_seed_failure_is_caught_by_validate(path, capsys):
     severity, line, field, message = expectation(path)
-    try:
-        main(["validate", str(path)])
-        code = 0
-    except SystemExit as exited:
-        code = exited.code
-    out, err = capsys.readouterr()
+    code, out, err = run(capsys, "validate", str(path))
     prefix = f"{path}:{line}: " + ("warning: " if severity == "warning" else "") + (f"{field}: " if field else "")
     matching = [text for text in err.splitlines() if text.startswith(prefix) and message in text]
     assert matching, f"expected a line starting {prefix!r} containing {message!r} in:\n{err}"
