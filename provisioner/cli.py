@@ -14,7 +14,7 @@ import click
 
 from provisioner import __version__
 from provisioner.engine.deployer import Deployer, Hooks
-from provisioner.errors import ExitCode, ProvisionerError, SpecError
+from provisioner.errors import ExitCode, Interrupted, ProvisionerError, SpecError
 from provisioner.factory import Factory, Settings
 from provisioner.render import Style, calls_text, plan_json, plan_text
 
@@ -260,7 +260,7 @@ def _report(summary: dict, output: str, verb: str, stats: bool, shown: list) -> 
         _err(failure["error"], "red")
     if summary["not_started"]:
         _err(f"not started: {', '.join(summary['not_started'])}", "yellow")
-        raise Failed("interrupted", ) from None
+        raise Interrupted() from None
     if summary["result"] != "ok":
         raise Failed(f"{verb} failed")
 
@@ -533,10 +533,10 @@ def main(argv=None) -> None:
             click.echo(str(diagnostic), err=True)
         click.echo(f"{len(exc.diagnostics)} error(s); nothing was sent to AWS.", err=True)
         sys.exit(ExitCode.ERROR)
-    except Failed as exc:
-        if str(exc) and str(exc) != "interrupted":
+    except (Failed, Interrupted) as exc:   # the problems were printed already
+        if str(exc):
             click.echo(f"Error: {exc}", err=True)
-        sys.exit(ExitCode.INTERRUPTED if str(exc) == "interrupted" else ExitCode.ERROR)
+        sys.exit(exc.exit_code)
     except ProvisionerError as exc:
         if verbose:
             traceback.print_exc()
