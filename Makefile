@@ -29,7 +29,7 @@ test-e2e: install
 	$(PY) -m pytest -q tests/e2e
 
 lint: install
-	$(BIN)/ruff check provisioner tests
+	$(BIN)/ruff check provisioner tests bench
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -58,10 +58,10 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+from emulator_proxy import LatencyProxy  # beside this script
 
 from provisioner import __version__
 from provisioner.cli import apply as apply_command
-from provisioner.emulator_proxy import LatencyProxy
 from provisioner.local import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -267,6 +267,13 @@ class OfflineAws(ArnBuilder):
         self.region = region
 
 
+def offline_context(spec):
+    """What predicted_outputs needs, without AWS: for validate-time checks such as policy linting."""
+    from types import SimpleNamespace
+    aws = OfflineAws(spec.region)
+    return SimpleNamespace(aws=aws, region=spec.region, account_id=aws.account_id, spec=spec)
+
+
 # An API the endpoint lacks: an emulator's HTML error page (NotEmulated), or moto's in-process mock,
 # which raises NotImplementedError from the call itself. Real AWS raises neither.
 NOT_EMULATED = (NotEmulated, NotImplementedError)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
 import functools
 import json
 import os
@@ -14,7 +13,8 @@ import traceback
 import click
 
 from provisioner import __version__
-from provisioner.errors import ExitCode, ProvisionerError, SpecError
+from provisioner.engine.deployer import Deployer, Hooks
+from provisioner.errors import ExitCode, Interrupted, ProvisionerError, SpecError
 from provisioner.factory import Factory, Settings
 from provisioner.render import Style, calls_text, plan_json, plan_text
 
@@ -137,17 +137,24 @@ def validate(spec, environment):
                f"environment {loaded.environment})")
 
 
-def _plan(factory, spec_path, environment, output, parallelism=10, allow_data_loss=False, spec=None,
-          lock=None, ctx=None):
-    if spec is None:   # a spec given was loaded, and its warnings printed, by the caller
-        spec = factory.load_spec(spec_path, environment)
-        _print_warnings(spec)
-    ctx = ctx or factory.context(spec.project, spec.environment, spec, allow_data_loss=allow_data_loss,
-                                 parallelism=parallelism)
-    ctx.intents = lock
-    ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
-    plan = factory.planner(ctx).plan(spec)
-    return spec, ctx, plan
+def _hooks(**kwargs) -> Hooks:
+    """How a run's progress is shown: on stderr, from any thread."""
+    return Hooks(progress=lambda address, message: _err(f"  .. {address}: {message}"),
+                 waiting=lambda message: _err(f"  .. waiting: {message}"),
+                 notice=lambda message: _err(f"  .. {message}", "yellow"), event=_on_event, **kwargs)
+
+
+def _on_event(event, change, outcome=None, message=None) -> None:
+    if event == "interrupt":
+        _err(message, "yellow")
+    elif event == "start":
+        _err(f"  {ING[change.action]} {change.address} ...")
+    elif event == "done":
+        _err(f"  {PAST[change.action]} {change.address} ({outcome.seconds:.1f}s)", "green")
+    elif event == "failed":
+        _err(f"  FAILED {change.address}: {outcome.error}", "red")
+    elif event == "skipped":
+        _err(f"  skipped {change.address}: {outcome.error}", "yellow")
 
 
 @cli.command(name="diff", epilog=examples(
@@ -169,7 +176,11 @@ def diff_command(spec, environment, output, parallelism, stats, detail):
     Exit 0 when AWS matches the spec, 2 when changes are pending, 1 on error.
     """
     factory = _factory()
-    _, ctx, plan = _plan(factory, spec, environment, output, parallelism)
+    loaded = factory.load_spec(spec, environment)
+    _print_warnings(loaded)
+    result = Deployer(factory, loaded.project, loaded.environment, loaded, parallelism=parallelism,
+                      hooks=_hooks()).plan()
+    ctx, plan = result.ctx, result.plan
     if output == "json":
         click.echo(json.dumps({**plan_json(plan), "api_calls": ctx.aws.counter.summary()}, indent=2))
     else:
@@ -182,12 +193,17 @@ def diff_command(spec, environment, output, parallelism, stats, detail):
 cli.add_command(diff_command, name="plan")
 
 
-def _confirm(question: str, yes: bool) -> None:
+def _confirm(question: str, yes: bool) -> bool:
+    """Whether the user agrees (always with --yes); without a terminal to ask, an error."""
     if yes:
-        return
+        return True
     if not sys.stdin.isatty():
         raise ProvisionerError(f"{question} needs confirmation: run from a terminal or pass --yes")
-    if not click.confirm(question, default=False):
+    return click.confirm(question, default=False)
+
+
+def _confirmed(result) -> None:
+    if not result.confirmed:
         raise Failed("cancelled; nothing was changed")
 
 
@@ -205,29 +221,6 @@ class Timing:
     @property
     def seconds(self) -> float:
         return self.plan_seconds + self.change_seconds
-
-
-def _run(factory, ctx, changes, output, timing, lock=None):
-    started = time.monotonic()
-
-    def on_event(event, change, outcome=None, message=None):
-        if event == "interrupt":
-            _err(message, "yellow")
-        elif event == "start":
-            _err(f"  {ING[change.action]} {change.address} ...")
-        elif event == "done":
-            _err(f"  {PAST[change.action]} {change.address} ({outcome.seconds:.1f}s)", "green")
-        elif event == "failed":
-            _err(f"  FAILED {change.address}: {outcome.error}", "red")
-        elif event == "skipped":
-            _err(f"  skipped {change.address}: {outcome.error}", "yellow")
-
-    executor = factory.executor(ctx, on_event)
-    if lock is not None:   # a run that lost its lock to another run stops starting work
-        lock.on_lost = executor.stop
-    outcomes = executor.run(changes)
-    timing.change_seconds = time.monotonic() - started
-    return outcomes
 
 
 def _summary(outcomes, timing, ctx) -> dict:
@@ -267,7 +260,7 @@ def _report(summary: dict, output: str, verb: str, stats: bool, shown: list) -> 
         _err(failure["error"], "red")
     if summary["not_started"]:
         _err(f"not started: {', '.join(summary['not_started'])}", "yellow")
-        raise Failed("interrupted", ) from None
+        raise Interrupted() from None
     if summary["result"] != "ok":
         raise Failed(f"{verb} failed")
 
@@ -297,53 +290,24 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
     One apply or destroy changes an environment at a time: a run with changes takes the environment's
     lock (see `unlock`); a lock whose holder died is taken over.
     """
-    started = time.monotonic()
+    timing = Timing(time.monotonic())
     factory = _factory()
     loaded = factory.load_spec(spec, environment)
     _print_warnings(loaded)
-    lock = factory.lock(loaded.project, loaded.environment, factory.region_for(loaded), "apply", loaded)
-    with concurrent.futures.ThreadPoolExecutor(1) as beside, lock:
-        context = beside.submit(factory.context, loaded.project, loaded.environment, loaded,
-                                allow_data_loss=allow_data_loss, parallelism=parallelism)
 
-        def make_plan():
-            _, ctx, plan = _plan(factory, spec, None, output, parallelism, allow_data_loss, spec=loaded, lock=lock,
-                                 ctx=context.result())
-            return ctx, plan
+    def planned(plan):
+        timing.planned()
+        if output == "text" or plan.has_changes:
+            text = plan_text(plan, _style(), detail=detail)
+            _err(text) if output == "json" else click.echo(text)
 
-        ctx, plan = _plan_under_lock(lock, make_plan, lock_timeout)
-        _apply(factory, ctx, plan, yes, stats, output, Timing(started), detail, lock)
-
-
-def _plan_under_lock(lock, make_plan, timeout):
-    """(ctx, plan) from make_plan(), with the environment's lock held if the plan changes anything.
-
-    The first plan is made without the lock: a run with nothing to change takes no lock and writes
-    nothing. A run with changes takes the lock (waiting up to timeout for a live holder, taking over a
-    dead one) and plans again under it, so that what it applies was read while no other run could
-    write: a run that changed the environment during the first plan is not undone by a stale plan."""
-    ctx, plan = make_plan()
-    if not plan.has_changes:
-        return ctx, plan
-    lock.acquire(timeout, on_wait=lambda message: _err(f"  .. waiting: {message}"),
-                 on_takeover=lambda message: _err(f"  .. {message}", "yellow"))
-    ctx.forget_discovery()
-    return make_plan()
-
-
-def _apply(factory, ctx, plan, yes, stats, output, timing, detail, lock=None):
-    timing.planned()
-    if output == "text" or plan.has_changes:
-        text = plan_text(plan, _style(), detail=detail)
-        _err(text) if output == "json" else click.echo(text)
-    if plan.blocked:
-        raise ProvisionerError("refusing to apply: " + "; ".join(f"{c.address}: {c.blocked}" for c in plan.blocked))
-    if plan.has_changes:
-        _confirm(f"Apply {len(plan.pending)} changes to {plan.project}/{plan.environment}?", yes)
-        outcomes = _run(factory, ctx, plan.changes, output, timing, lock)
-    else:
-        outcomes = []
-    _report(_summary(outcomes, timing, ctx), output, "apply", stats, plan.warnings)
+    deployer = Deployer(factory, loaded.project, loaded.environment, loaded, allow_data_loss=allow_data_loss,
+                        parallelism=parallelism, lock_timeout=lock_timeout, hooks=_hooks(planned=planned))
+    result = deployer.apply(lambda plan: _confirm(
+        f"Apply {len(plan.pending)} changes to {plan.project}/{plan.environment}?", yes))
+    _confirmed(result)
+    timing.change_seconds = result.change_seconds
+    _report(_summary(result.outcomes, timing, result.ctx), output, "apply", stats, result.plan.warnings)
 
 
 @cli.command(epilog=examples(
@@ -376,51 +340,35 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
         project, environment = loaded.project, loaded.environment
     elif not (project and environment):
         raise click.UsageError("give a SPEC, or both --project and --environment")
-    lock = factory.lock(project, environment, factory.region_for(loaded), "destroy", loaded)   # intents: read in a plan
 
-    def make_plan(ctx):
-        ctx.intents = lock
-        ctx.progress = lambda address, message: _err(f"  .. {address}: {message}")
-        return ctx, factory.planner(ctx).plan_destroy()
+    def planned(plan):
+        timing.planned()
+        if output == "json" and dry_run:
+            click.echo(json.dumps(plan_json(plan), indent=2))
+            return
+        text = plan_text(plan, _style(), title="Destroy", detail=detail)
+        _err(text) if output == "json" else click.echo(text)
 
+    deployer = Deployer(factory, project, environment, loaded, parallelism=parallelism,
+                        lock_timeout=lock_timeout, hooks=_hooks(planned=planned))
+    result = deployer.destroy(lambda plan: _confirm(
+        f"Destroy {len(plan.pending)} resources of {plan.project}/{plan.environment}?", yes), dry_run)
+    if not result.plan.has_changes:
+        if output == "text":
+            click.echo("Nothing to destroy.")
+        elif not dry_run:
+            click.echo(json.dumps(_summary([], timing, result.ctx), indent=2))
+        return
     if dry_run:
-        _destroy(factory, *make_plan(factory.context(project, environment, loaded, parallelism=parallelism)),
-                 dry_run, yes, output, timing, detail)
         return
-    with concurrent.futures.ThreadPoolExecutor(1) as beside, lock:
-        context = beside.submit(factory.context, project, environment, loaded, parallelism=parallelism)
-        ctx, plan = _plan_under_lock(lock, lambda: make_plan(context.result()), lock_timeout)
-        _destroy(factory, ctx, plan, dry_run, yes, output, timing, detail, lock)
-
-
-def _destroy(factory, ctx, plan, dry_run, yes, output, timing, detail, lock=None):
-    timing.planned()
-    text = plan_text(plan, _style(), title="Destroy", detail=detail)
-    if output == "json" and dry_run:
-        click.echo(json.dumps(plan_json(plan), indent=2))
-        return
-    _err(text) if output == "json" else click.echo(text)
-    if plan.blocked and not dry_run:
-        raise ProvisionerError("refusing to destroy: " + "; ".join(f"{c.address}: {c.blocked}" for c in plan.blocked))
-    if dry_run or not plan.has_changes:
-        if not plan.has_changes:
-            if lock is not None:
-                lock.clear_leftovers(on_notice=lambda message: _err(f"  .. {message}", "yellow"))
-            click.echo("Nothing to destroy.") if output == "text" else click.echo(json.dumps(
-                _summary([], timing, ctx), indent=2))
-        return
-    _confirm(f"Destroy {len(plan.pending)} resources of {plan.project}/{plan.environment}?", yes)
-    outcomes = _run(factory, ctx, plan.changes, output, timing, lock)
-    summary = _summary(outcomes, timing, ctx)
-    ctx.forget_discovery()
-    left = [r.address or r.arn for r in factory.planner(ctx).discover()]
-    if not left and lock is not None:   # what runs killed before us left of their bookkeeping
-        lock.clear_leftovers()
-    summary["left"] = left
+    _confirmed(result)
+    timing.change_seconds = result.change_seconds
+    summary = _summary(result.outcomes, timing, result.ctx)
+    summary["left"] = left = result.left
     if left and summary["result"] == "ok":
         summary["result"] = "failed"
         summary["failed"].append({"address": ", ".join(left), "error": f"still present after destroy: {left}"})
-    _report(summary, output, "destroy", False, plan.warnings)
+    _report(summary, output, "destroy", False, result.plan.warnings)
 
 
 @cli.command(epilog=examples("provisioner unlock specs/example.yaml",
@@ -585,10 +533,10 @@ def main(argv=None) -> None:
             click.echo(str(diagnostic), err=True)
         click.echo(f"{len(exc.diagnostics)} error(s); nothing was sent to AWS.", err=True)
         sys.exit(ExitCode.ERROR)
-    except Failed as exc:
-        if str(exc) and str(exc) != "interrupted":
+    except (Failed, Interrupted) as exc:   # the problems were printed already
+        if str(exc):
             click.echo(f"Error: {exc}", err=True)
-        sys.exit(ExitCode.INTERRUPTED if str(exc) == "interrupted" else ExitCode.ERROR)
+        sys.exit(exc.exit_code)
     except ProvisionerError as exc:
         if verbose:
             traceback.print_exc()

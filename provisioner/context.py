@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from provisioner.spec.refs import UNKNOWN, Ref, resolve
 
@@ -158,14 +158,3 @@ class Context:
         with self._lock:
             self._memo = {}
 
-
-@dataclass
-class Stats:
-    created: int = 0
-    updated: int = 0
-    replaced: int = 0
-    deleted: int = 0
-    failed: int = 0
-    skipped: int = 0
-    seconds: float = 0.0
-    failures: list = field(default_factory=list)

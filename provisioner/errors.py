@@ -65,5 +65,12 @@ class OwnershipConflict(ProvisionerError):
     """A resource with the name we want exists but is not owned by this project/environment."""
 
 
+class Interrupted(ProvisionerError):
+    """The run was stopped (Ctrl-C, SIGTERM) before all its work was done; what was not started is
+    reported before this is raised."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class RefusedError(ProvisionerError):
     """An operation the tool refuses without an explicit flag (data loss, protection)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import botocore.exceptions
 
-from provisioner.errors import AwsCallError, NotEmulated, ProvisionerError
+from provisioner.errors import AwsCallError, ExitCode, NotEmulated, ProvisionerError
 from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Change, diff
 from provisioner.spec.loader import format_path
 from provisioner.spec.refs import UNKNOWN
@@ -63,9 +63,6 @@ def _find_unknown(value, path=()):
     return None
 
 
-ABORTED = 130   # the exit code of an interrupted run
-
-
 class Executor:
     def __init__(self, ctx, on_event=None):
         self.ctx = ctx
@@ -78,7 +75,7 @@ class Executor:
         if self.interrupted:
             self.on_event("interrupt", None, message="aborted: calls in flight may have completed; "
                                                      "apply again (the lock left behind is taken over)")
-            os._exit(ABORTED)
+            os._exit(ExitCode.INTERRUPTED)
         self.stop("interrupted: letting calls in flight finish, starting nothing new (Ctrl-C again to abort)")
 
     def stop(self, message: str) -> None:

@@ -21,7 +21,8 @@ def _aws_env(monkeypatch, tmp_path):
 
 
 class Engine:
-    """Runs plan/apply/destroy of one spec in-process, the way the CLI does, and counts calls."""
+    """Runs plan/apply/destroy of one spec in-process through the CLI's Deployer (confirming every plan),
+    and counts calls."""
 
     def __init__(self, spec_path: Path, environment: str | None = None, allow_data_loss: bool = False):
         from provisioner.factory import Factory, Settings
@@ -31,30 +32,36 @@ class Engine:
         self.allow_data_loss = allow_data_loss
         self.last_ctx = None
 
-    def _context(self):
+    def _deployer(self):
+        from provisioner.engine.deployer import Deployer
         spec = self.factory.load_spec(self.spec_path, self.environment)
-        ctx = self.factory.context(spec.project, spec.environment, spec, allow_data_loss=self.allow_data_loss)
-        self.last_ctx = ctx
-        return spec, ctx
+        return Deployer(self.factory, spec.project, spec.environment, spec, allow_data_loss=self.allow_data_loss)
+
+    def _run(self, step):
+        deployer = self._deployer()
+        try:
+            return step(deployer)
+        finally:
+            self.last_ctx = deployer.ctx
+
+    def _context(self):
+        deployer = self._deployer()
+        self.last_ctx = deployer.context()
+        return deployer.spec, self.last_ctx
 
     def plan(self):
-        spec, ctx = self._context()
-        return self.factory.planner(ctx).plan(spec)
+        return self._run(lambda deployer: deployer.plan()).plan
 
     def apply(self):
         """Plan and apply; returns (plan, outcomes). Raises if any change failed."""
-        spec, ctx = self._context()
-        plan = self.factory.planner(ctx).plan(spec)
-        outcomes = self.factory.executor(ctx, None).run(plan.changes)
-        failed = [o.error for o in outcomes if o.status != "done"]
+        result = self._run(lambda deployer: deployer.apply(confirm=lambda plan: True))
+        failed = [o.error for o in result.outcomes if o.status != "done"]
         assert not failed, failed
-        return plan, outcomes
+        return result.plan, result.outcomes
 
     def destroy(self):
-        spec, ctx = self._context()
-        plan = self.factory.planner(ctx).plan_destroy()
-        outcomes = self.factory.executor(ctx, None).run(plan.changes)
-        return plan, outcomes
+        result = self._run(lambda deployer: deployer.destroy(confirm=lambda plan: True))
+        return result.plan, result.outcomes
 
     @property
     def calls(self):

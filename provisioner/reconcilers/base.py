@@ -5,6 +5,7 @@ import concurrent.futures
 import re
 from dataclasses import dataclass, field
 
+from provisioner.lint import lint_policy
 from provisioner.spec.refs import Ref, Template
 
 NOT_RETURNED = type("NotReturned", (), {"__repr__": lambda self: "(not returned by endpoint)"})()
@@ -151,7 +152,6 @@ class Reconciler:
         """Policy lint findings for a hand-written policy of this node, located under path."""
         if not document:
             return []
-        from provisioner.lint import lint_policy
         return [(path + rel, message, severity) for rel, message, severity
                 in lint_policy(document, spec, spec.registry, resource_policy, key_policy)]
 
@@ -255,17 +255,9 @@ class Registry:
         return [self._by_kind[k] for k in self.kinds()]
 
 
-def offline_context(spec):
-    """What predicted_outputs needs, without AWS: for validate-time checks such as policy linting."""
-    from types import SimpleNamespace
-
-    from provisioner.aws import OfflineAws
-    aws = OfflineAws(spec.region)
-    return SimpleNamespace(aws=aws, region=spec.region, account_id=aws.account_id, spec=spec)
-
-
 def predictable(value, spec) -> bool:
     """Whether every reference in value is known before its resource exists (an ARN built from a name)."""
+    from provisioner.aws import offline_context
     refs = [value] if isinstance(value, Ref) else value.refs() if isinstance(value, Template) else []
     context = offline_context(spec)
     return all(ref.attr in spec.registry[ref.kind].predicted_outputs(spec.nodes[ref.address], context)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from provisioner.emulator_proxy import LatencyProxy
+from bench.emulator_proxy import LatencyProxy
 from tests.e2e.conftest import CLI, ROOT, owned_arns
 
 SPEC = ROOT / "specs" / "market-data.yaml"

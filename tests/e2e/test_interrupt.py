@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from provisioner.emulator_proxy import LatencyProxy
+from bench.emulator_proxy import LatencyProxy
 from tests.e2e.conftest import CLI, ROOT, owned_arns
 
 SPEC = ROOT / "specs" / "market-data.yaml"

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
+from bench.emulator_proxy import LatencyProxy
 from provisioner.aws import Aws
-from provisioner.emulator_proxy import LatencyProxy
 from provisioner.errors import NotEmulated
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from provisioner.engine.deployer import PlanBlocked
 from provisioner.errors import SpecError
 from provisioner.plan import DELETE, PROTECTED_MESSAGE, REPLACE
 from provisioner.reconcilers import default_registry
@@ -53,18 +54,16 @@ def test_pruning_a_protected_resource_is_blocked_and_nothing_is_deleted(applied,
     plan = eng.plan()
     change, = [c for c in plan.changes if c.action == DELETE]
     assert change.address == "sqs_queues.orders" and change.blocked == PROTECTED_MESSAGE
-    with pytest.raises(AssertionError, match="deletion_protection is on"):
-        eng.apply()   # the executor refuses the blocked change
+    with pytest.raises(PlanBlocked, match="deletion_protection is on"):
+        eng.apply()   # refused before any change
     assert queue_tags(aws, "shop-dev-orders")   # still there
 
 
-def test_destroy_blocks_exactly_the_protected_resources(applied, aws, engine):
-    plan, outcomes = engine(applied).destroy()
-    blocked = sorted(c.address for c in plan.changes if c.blocked)
-    assert blocked == ["sns_topics.events", "sqs_queues.orders"]
-    refused = {o.change.address for o in outcomes if o.status != "done"}
-    assert {"sns_topics.events", "sqs_queues.orders"} <= refused
-    assert queue_tags(aws, "shop-dev-orders")
+def test_destroy_blocks_exactly_the_protected_resources_and_deletes_nothing(applied, aws, engine):
+    with pytest.raises(PlanBlocked) as refused:
+        engine(applied).destroy()
+    assert sorted(c.address for c in refused.value.changes) == ["sns_topics.events", "sqs_queues.orders"]
+    assert queue_tags(aws, "shop-dev-orders") and queue_tags(aws, "shop-dev-scratch")
     assert aws("sns").get_topic_attributes(TopicArn="arn:aws:sns:us-east-1:123456789012:shop-dev-events")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from provisioner.engine.deployer import PlanBlocked
 from provisioner.plan import ABSENT
 from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
 
@@ -297,7 +298,7 @@ def test_replacing_a_table_with_data_is_blocked_without_allow_data_loss(applied,
     change = only_change(plan, TABLE, action="replace")
     assert change.blocked and "allow-data-loss" in change.blocked
     assert plan.blocked == [change]
-    with pytest.raises(AssertionError, match="deletes the data"):
+    with pytest.raises(PlanBlocked, match="deletes the data"):
         eng.apply()
     assert ddb.get_item(TableName=NAME, Key={"customer_id": {"S": "c1"}, "order_id": {"S": "o1"}}).get("Item")
     assert eng.calls.calls[("dynamodb", "DeleteTable")] == 0

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from provisioner.engine.deployer import PlanBlocked
 from provisioner.errors import OwnershipConflict, SpecError
 from provisioner.plan import ABSENT
 from provisioner.reconcilers import default_registry
@@ -300,7 +301,7 @@ def test_pruning_a_secret_with_a_value_needs_allow_data_loss(aws, write_spec, en
 
     change = only_change(eng.plan(), "secrets.legacy", action="delete")
     assert "allow-data-loss" in change.blocked
-    with pytest.raises(AssertionError, match="it holds data"):
+    with pytest.raises(PlanBlocked, match="it holds data"):
         eng.apply()
     assert "shop-dev-legacy" in secret_names(sm)
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from provisioner.cli import _plan_under_lock
+from provisioner.engine.deployer import plan_under_lock
 from provisioner.lock import EnvironmentLock, LockHeld
 
 NAME = "/provisioner/shop/dev/lock"
@@ -197,7 +197,7 @@ def test_the_lease_is_judged_by_the_parameters_clock(ssm):
 
 
 class Planner:
-    """make_plan for _plan_under_lock: each call is one plan; during the first, `meanwhile` runs."""
+    """make_plan for plan_under_lock: each call is one plan; during the first, `meanwhile` runs."""
 
     def __init__(self, lock, has_changes, meanwhile=lambda: None):
         self.lock, self.calls, self.has_changes, self.meanwhile = lock, 0, has_changes, meanwhile
@@ -216,14 +216,14 @@ class Planner:
 def test_a_plan_with_nothing_to_change_makes_no_call_for_the_lock(ssm):
     lock = _lock(ssm)
     make_plan = Planner(lock, has_changes=False)
-    _plan_under_lock(lock, make_plan, timeout=0)
+    plan_under_lock(lock, make_plan, timeout=0)
     assert make_plan.calls == 1 and not lock.held and lock.calls == 0
 
 
 def test_a_plan_with_changes_is_made_again_under_the_lock(ssm):
     lock = _lock(ssm)
     make_plan = Planner(lock, has_changes=True)
-    _plan_under_lock(lock, make_plan, timeout=0)
+    plan_under_lock(lock, make_plan, timeout=0)
     assert make_plan.held_while_planning == [False, True] and make_plan.forgotten == 1
     assert lock.calls == 1   # the take; the release comes at the end of the run
     lock.release()
@@ -235,6 +235,6 @@ def test_a_run_holding_the_lock_stops_a_run_with_changes_before_its_second_plan(
     lock = _lock(ssm)
     make_plan = Planner(lock, has_changes=True)
     with pytest.raises(LockHeld):
-        _plan_under_lock(lock, make_plan, timeout=0)
+        plan_under_lock(lock, make_plan, timeout=0)
     assert make_plan.calls == 1 and not lock.held
     holder.release()

@@ -1,0 +1,1 @@
+"""The engine: runs a command's pipeline (see deployer.Deployer)."""
