@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import marshal
 import os
@@ -277,6 +278,8 @@ def offline_context(spec):
 # An API the endpoint lacks: an emulator's HTML error page (NotEmulated), or moto's in-process mock,
 # which raises NotImplementedError from the call itself. Real AWS raises neither.
 NOT_EMULATED = (NotEmulated, NotImplementedError)
+# what a call to AWS (or to an emulator that lacks the API) raises
+CALL_ERRORS = (botocore.exceptions.ClientError, *NOT_EMULATED)
 
 
 def is_not_emulated(exc: BaseException) -> bool:
@@ -303,6 +306,16 @@ def unless_missing(call, *codes: str, default=None, **kwargs):
         if error_code(exc) in codes:
             return default
         raise
+
+
+@contextlib.contextmanager
+def missing_is_done(*codes: str):
+    """For deletes: AWS answering that the resource (or a part of it) is already gone is the outcome wanted."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) not in codes:
+            raise
 
 
 def is_not_found(exc: Exception, *codes: str) -> bool:

@@ -12,7 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 
-from provisioner.aws import eventually, is_not_emulated, is_not_found
+from provisioner.aws import (
+    CALL_ERRORS,
+    eventually,
+    is_not_emulated,
+    is_not_found,
+    missing_is_done,
+    unless_missing,
+)
 from provisioner.reconcilers.base import (
     NOT_RETURNED,
     Delivery,
@@ -322,12 +329,7 @@ class ApiGateways(Reconciler):
         client.delete_usage_plan(usagePlanId=plan["id"])
 
     def _get_stage(self, client, api_id, stage_name):
-        try:
-            return client.get_stage(restApiId=api_id, stageName=stage_name)
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return None
-            raise
+        return unless_missing(client.get_stage, *NOT_FOUND, restApiId=api_id, stageName=stage_name)
 
     def _resources(self, client, api_id) -> list[dict]:
         items = []
@@ -533,7 +535,7 @@ class ApiGateways(Reconciler):
         try:
             retag(desired["tags"], have["tags"], lambda keys: client.untag_resource(resourceArn=arn, tagKeys=keys),
                   lambda tags: client.tag_resource(resourceArn=arn, tags=tags))
-        except Exception as exc:
+        except CALL_ERRORS as exc:
             if not is_not_emulated(exc) and not is_not_found(exc, "404"):
                 raise
             ctx.warn(f"{node.address}: tags: not emulated by this endpoint (TagResource on a REST API); "
@@ -548,11 +550,8 @@ class ApiGateways(Reconciler):
                 staged = any(stage["apiId"] == resource.physical_id for stage in plan.get("apiStages", []))
                 if staged and plan.get("tags", {}).get("provisioner:resource") == resource.address:
                     self._delete_plan(client, plan)
-        try:
+        with missing_is_done(*NOT_FOUND):
             eventually(TOO_MANY, timeout=300)(client.delete_rest_api)(restApiId=resource.physical_id)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
 
     def discover(self, ctx):
         client = ctx.client("apigateway")

@@ -1,6 +1,8 @@
 """DynamoDB tables: keys, billing, indexes, streams, TTL, PITR, SSE, contributor insights, protection."""
 from __future__ import annotations
 
+import botocore.exceptions
+
 from provisioner.aws import NOT_EMULATED, error_code, eventually, unless_missing
 from provisioner.errors import RefusedError
 from provisioner.reconcilers.base import (
@@ -559,7 +561,7 @@ def _refusals_not_retried(update_table):
     def call(**request):
         try:
             return update_table(**request)
-        except Exception as exc:
+        except botocore.exceptions.ClientError as exc:
             if error_code(exc) == "ResourceInUseException" and "Cannot enable stream" in str(exc):
                 raise RefusedError("the endpoint refuses to enable a stream again on this table "
                                    "(UpdateTable: ResourceInUseException: Cannot enable stream)") from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from provisioner.aws import is_not_found, unless_missing
+from provisioner.aws import missing_is_done, unless_missing
 from provisioner.errors import ProvisionerError
 from provisioner.reconcilers.base import (
     Delivery,
@@ -319,15 +319,12 @@ class EventRules(Reconciler):
     def delete(self, resource, ctx):
         client = ctx.client("events")
         name = resource.physical_id
-        try:
+        with missing_is_done(*NOT_FOUND):
             ids = [target["Id"] for page in client.get_paginator("list_targets_by_rule").paginate(Rule=name)
                    for target in page["Targets"]]
             if ids:   # a rule with targets cannot be deleted
                 _check_entries(client.remove_targets(Rule=name, Ids=ids), "RemoveTargets")
             client.delete_rule(Name=name)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
 
     def discover(self, ctx):
         """moto's Resource Groups Tagging API returns no rules (AWS's does): ListRules, then tags, on both."""

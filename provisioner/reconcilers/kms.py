@@ -91,7 +91,7 @@ class KmsKeys(Reconciler):
         try:
             meta = client.describe_key(KeyId=alias)["KeyMetadata"]
             has_alias = True
-        except Exception as exc:
+        except botocore.exceptions.ClientError as exc:
             if not is_not_found(exc, "NotFoundException"):
                 raise
             meta = self._half_created(node, ctx)

@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from provisioner.aws import eventually, is_not_emulated, is_not_found, unless_missing
+from provisioner.aws import CALL_ERRORS, eventually, is_not_emulated, missing_is_done, unless_missing
 from provisioner.packaging import (
     Package,
     PackagingError,
@@ -560,7 +560,7 @@ class LambdaFunctions(Reconciler):
                                          "ProvisionedConcurrencyConfigNotFoundException", *NOT_FOUND,
                                          FunctionName=name, Qualifier=alias_name)
             provisioned = provisioned.get("RequestedProvisionedConcurrentExecutions") if provisioned else None
-        except Exception as exc:
+        except CALL_ERRORS as exc:
             if not is_not_emulated(exc):
                 raise
             provisioned = NOT_RETURNED
@@ -732,7 +732,7 @@ class LambdaFunctions(Reconciler):
                                                               ProvisionedConcurrentExecutions=wanted)
                 else:
                     client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=alias["name"])
-            except Exception as exc:
+            except CALL_ERRORS as exc:
                 if not is_not_emulated(exc):
                     raise
                 ctx.warn(f"{node.address}: alias.provisioned_concurrency: not emulated by this endpoint "
@@ -746,11 +746,8 @@ class LambdaFunctions(Reconciler):
     def delete(self, resource, ctx):
         client = ctx.client("lambda")
         name = resource.physical_id
-        try:
+        with missing_is_done(*NOT_FOUND):
             for page in client.get_paginator("list_event_source_mappings").paginate(FunctionName=name):
                 for mapping in page["EventSourceMappings"]:
                     client.delete_event_source_mapping(UUID=mapping["UUID"])
             client.delete_function(FunctionName=name)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from provisioner.aws import is_not_found, unless_missing
+from provisioner.aws import missing_is_done, unless_missing
 from provisioner.packaging import Package, PackagingError, build_package
 from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler
 from provisioner.reconcilers.lambda_functions import code_folder
@@ -67,14 +67,9 @@ class LambdaLayers(Reconciler):
 
     def read(self, node, ctx):
         client = ctx.client("lambda")
-        versions = []
-        try:
-            for page in client.get_paginator("list_layer_versions").paginate(LayerName=node.physical_name):
-                versions.extend(page["LayerVersions"])
-        except Exception as exc:
-            if is_not_found(exc, *NOT_FOUND):
-                return None
-            raise
+        versions = unless_missing(lambda: [
+            version for page in client.get_paginator("list_layer_versions").paginate(LayerName=node.physical_name)
+            for version in page["LayerVersions"]], *NOT_FOUND)
         if not versions:
             return None
         newest = max(versions, key=lambda v: v["Version"])
@@ -128,13 +123,10 @@ class LambdaLayers(Reconciler):
 
     def delete(self, resource, ctx):
         client = ctx.client("lambda")
-        try:
+        with missing_is_done(*NOT_FOUND):
             for page in client.get_paginator("list_layer_versions").paginate(LayerName=resource.physical_id):
                 for version in page["LayerVersions"]:
                     client.delete_layer_version(LayerName=resource.physical_id, VersionNumber=version["Version"])
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
 
     def discover(self, ctx):
         owned = []

@@ -6,7 +6,9 @@ policy (a deny-insecure-transport statement would otherwise lock an emulator out
 """
 from __future__ import annotations
 
-from provisioner.aws import eventually, is_not_found, unless_missing
+import botocore.exceptions
+
+from provisioner.aws import eventually, is_not_found, missing_is_done, unless_missing
 from provisioner.errors import ProvisionerError
 from provisioner.policy import canonical_policy, policy_json
 from provisioner.reconcilers.base import (
@@ -208,7 +210,7 @@ class S3Buckets(Reconciler):
         def fetch_tags():   # also tells whether the bucket exists
             try:
                 return tags_from_list(client.get_bucket_tagging(Bucket=name).get("TagSet", []))
-            except Exception as exc:
+            except botocore.exceptions.ClientError as exc:
                 if is_not_found(exc, *NO_BUCKET):
                     return None
                 if not is_not_found(exc, "NoSuchTagSet"):
@@ -443,7 +445,7 @@ class S3Buckets(Reconciler):
     def delete(self, resource, ctx):
         client = ctx.client("s3")
         name = resource.physical_id
-        try:
+        with missing_is_done(*NO_BUCKET):
             # Emptying must not send ObjectRemoved events to targets that are being destroyed too, nor be
             # refused by the bucket's policy: both go first; whether there is anything to empty is asked
             # meanwhile, so an empty bucket takes two rounds of calls.
@@ -456,9 +458,6 @@ class S3Buckets(Reconciler):
             if first["objects"].get("Versions") or first["objects"].get("DeleteMarkers"):
                 self._empty(client, name)
             client.delete_bucket(Bucket=name)
-        except Exception as exc:
-            if not is_not_found(exc, *NO_BUCKET):
-                raise
         if ctx.intents:
             ctx.intents.fulfilled(f"s3:{name}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioner.aws import eventually, is_not_found, unless_missing
+from provisioner.aws import eventually, missing_is_done, unless_missing
 from provisioner.grants import TARGETS
 from provisioner.reconcilers.base import (
     NameRule,
@@ -411,8 +411,5 @@ class StateMachines(Reconciler):
     # --- delete ---
     def delete(self, resource, ctx):
         arn = resource.arn or self.arn(resource.physical_id, ctx)
-        try:
+        with missing_is_done(*NOT_FOUND):
             ctx.client("stepfunctions").delete_state_machine(stateMachineArn=arn)
-        except Exception as exc:
-            if not is_not_found(exc, *NOT_FOUND):
-                raise
