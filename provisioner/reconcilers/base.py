@@ -77,6 +77,12 @@ def service_key_statement(service: str, account: str) -> dict:
             "Condition": {"StringEquals": {"aws:SourceAccount": account}}}
 
 
+def managed_key_refusal(who: str, managed_key: str) -> str:
+    """Why services that must use a resource's key cannot have AWS's managed one."""
+    return (f"{who} cannot use the AWS managed key {managed_key} (its key policy cannot grant a service): "
+            "name a kms_key of the spec, whose policy gets the grant")
+
+
 def logical_sid(address: str) -> str:
     return "".join(p.capitalize() for p in address.split(".", 1)[1].replace("_", "-").split("-"))
 

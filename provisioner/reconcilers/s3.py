@@ -19,6 +19,7 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     logical_sid,
+    managed_key_refusal,
     service_key_statement,
     service_sid,
     tags_from_list,
@@ -93,8 +94,7 @@ class S3Buckets(Reconciler):
             return [(path, f"{', '.join(sse_s3_only)} delivers only to buckets encrypted with SSE-S3: "
                            "set encryption: {sse: s3}", "error")]
         if services and "kms_key" not in encryption:
-            return [(path, f"{', '.join(services)} cannot use the AWS managed key aws/s3 (its key policy cannot "
-                           "grant a service): name a kms_key of the spec, whose policy gets the grant", "error")]
+            return [(path, managed_key_refusal(", ".join(services), "aws/s3"), "error")]
         return []
 
     def kms_key_statements(self, node, ctx):

@@ -12,6 +12,7 @@ from provisioner.reconcilers.base import (
     OwnedResource,
     Reconciler,
     logical_sid,
+    managed_key_refusal,
     retag,
     service_sid,
     tags_from_list,
@@ -52,9 +53,8 @@ class SnsTopics(Reconciler):
         if props["encryption"] == "none" and "kms_key" in props:
             out.append((("kms_key",), "a kms_key needs encryption: kms", "error"))
         elif props["encryption"] == "kms" and "kms_key" not in props and services:
-            out.append(((), f"{', '.join(services)} publish here, and cannot use the AWS managed key alias/aws/sns "
-                            "(its key policy cannot grant a service): name a kms_key of the spec, whose policy gets "
-                            "the grant", "error"))
+            out.append(((), managed_key_refusal(f"{', '.join(services)} publish here, and", AWS_MANAGED_KEY),
+                        "error"))
         if props["content_based_deduplication"] and not props["fifo"]:
             out.append((("content_based_deduplication",), "content-based deduplication needs fifo: true", "error"))
         seen = {}
