@@ -14,8 +14,8 @@ import click
 
 from provisioner import __version__
 from provisioner.engine.deployer import Deployer, Hooks
+from provisioner.engine.factory import Factory, Settings
 from provisioner.errors import ExitCode, Interrupted, ProvisionerError, SpecError
-from provisioner.factory import Factory, Settings
 from provisioner.render import Style, calls_text, plan_json, plan_text
 
 PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}
@@ -389,7 +389,7 @@ def unlock(spec, project, environment):
         project, environment = loaded.project, loaded.environment
     elif not (project and environment):
         raise click.UsageError("give a SPEC, or both --project and --environment")
-    from provisioner.lock import describe
+    from provisioner.engine.lock import describe
     holder = factory.lock(project, environment, factory.region_for(loaded), "unlock").force_release()
     click.echo(f"removed the lock of {project}/{environment} held by {describe(holder)}" if holder
                else f"{project}/{environment} is not locked")
@@ -429,7 +429,7 @@ def schema():
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
 def graph(spec, environment, fmt):
     """Print the dependency graph of SPEC as Graphviz DOT or Mermaid."""
-    from provisioner.graph import to_dot, to_mermaid
+    from provisioner.spec.graph import to_dot, to_mermaid
     loaded = _factory().load_spec(spec, environment)
     click.echo(to_dot(loaded) if fmt == "dot" else to_mermaid(loaded), nl=False)
 

@@ -6,8 +6,8 @@ import json
 import click
 import yaml
 
-from provisioner.plan import ABSENT, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan
-from provisioner.reconcilers.base import NOT_RETURNED
+from provisioner.engine.plan import ABSENT, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan
+from provisioner.services.base import NOT_RETURNED
 from provisioner.spec.refs import UNKNOWN
 
 SYMBOLS = {CREATE: ("+", "green"), UPDATE: ("~", "yellow"), REPLACE: ("-/+", "magenta"),

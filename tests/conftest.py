@@ -25,7 +25,7 @@ class Engine:
     and counts calls."""
 
     def __init__(self, spec_path: Path, environment: str | None = None, allow_data_loss: bool = False):
-        from provisioner.factory import Factory, Settings
+        from provisioner.engine.factory import Factory, Settings
         self.factory = Factory(Settings(region="us-east-1"))
         self.spec_path = str(spec_path)
         self.environment = environment

@@ -196,7 +196,7 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
                 diagnostics.append(doc.diagnostic(node.path + tuple(rel_path), message, severity))
         diagnostics.extend(_check_physical_name_clashes(spec, doc))
     if not any(d.severity == "error" for d in diagnostics):
-        from provisioner.graph import cycle_diagnostics
+        from provisioner.spec.graph import cycle_diagnostics
         diagnostics.extend(cycle_diagnostics(spec))
     errors = [d for d in diagnostics if d.severity == "error"]
     spec.warnings = [d for d in diagnostics if d.severity == "warning"]
@@ -305,7 +305,7 @@ def _check_references(node: ResourceNode, spec: Spec, registry, doc: Document) -
             out.append(doc.diagnostic(path, f"{about}a resource cannot reference itself"))
             continue
         if ref.address == node.address:   # ${self.attr}: fine when known before the resource exists
-            from provisioner.reconcilers.base import predictable
+            from provisioner.services.base import predictable
             if not predictable(ref, spec):
                 out.append(doc.diagnostic(path, f"{about}a resource can only name its own attributes known before "
                                                 f"it exists (${{self.{ref.attr}}} is known only after creation)"))

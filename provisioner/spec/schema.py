@@ -16,7 +16,7 @@ from provisioner.spec.loader import Document, Path
 
 @functools.lru_cache(maxsize=1)
 def load_schema() -> dict:
-    return json.loads(resources.files("provisioner").joinpath("schema/spec.schema.json").read_text())
+    return json.loads(resources.files("provisioner").joinpath("spec/spec.schema.json").read_text())
 
 
 @functools.lru_cache(maxsize=1)

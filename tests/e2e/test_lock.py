@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from provisioner.lock import EnvironmentLock
+from provisioner.engine.lock import EnvironmentLock
 from tests.e2e.conftest import CLI, ROOT, leftovers, owned_arns
 
 SPEC = ROOT / "specs" / "example.yaml"

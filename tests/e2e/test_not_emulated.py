@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from bench.emulator_proxy import LatencyProxy
-from provisioner.aws import Aws
+from provisioner.aws.session import Aws
 from provisioner.errors import NotEmulated
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from botocore.stub import Stubber
 
-from provisioner.factory import Factory, Settings
-from provisioner.plan import DELETE, NOOP, REPLACE, UPDATE
-from provisioner.reconcilers import default_registry
+from provisioner.engine.factory import Factory, Settings
+from provisioner.engine.plan import DELETE, NOOP, REPLACE, UPDATE
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 
 

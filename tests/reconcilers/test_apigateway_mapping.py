@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import assert_repaired, only_change, pending_diffs, run_quartet, write_code
 

@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
+from provisioner.engine.plan import ABSENT
 from provisioner.errors import OwnershipConflict, SpecError
-from provisioner.plan import ABSENT
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
 

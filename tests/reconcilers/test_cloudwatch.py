@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from provisioner.engine.plan import ABSENT
 from provisioner.errors import OwnershipConflict, ProvisionerError, SpecError
-from provisioner.plan import ABSENT
-from provisioner.reconcilers import default_registry
-from provisioner.reconcilers.cloudwatch import Dashboards
+from provisioner.services import default_registry
+from provisioner.services.cloudwatch import Dashboards
 from provisioner.spec.model import load_spec
 from provisioner.spec.refs import UNKNOWN
 from tests.reconcilers.helpers import assert_diff, assert_repaired, only_change, run_quartet, write_code
@@ -304,7 +304,7 @@ def test_dashboard_drift_is_detected_and_repaired(applied, aws):
 
 
 def test_unresolved_value_is_never_sent(spec_path, aws):
-    from provisioner.factory import Factory, Settings
+    from provisioner.engine.factory import Factory, Settings
     factory = Factory(Settings(region=REGION))
     spec = factory.load_spec(str(spec_path))
     ctx = factory.context(spec.project, spec.environment, spec)

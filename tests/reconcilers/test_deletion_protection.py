@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from provisioner.engine.deployer import PlanBlocked
+from provisioner.engine.plan import DELETE, PROTECTED_MESSAGE, REPLACE
 from provisioner.errors import SpecError
-from provisioner.plan import DELETE, PROTECTED_MESSAGE, REPLACE
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import write_code
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.engine.deployer import PlanBlocked
-from provisioner.plan import ABSENT
+from provisioner.engine.plan import ABSENT
 from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
 
 TABLE = "dynamodb_tables.orders"
@@ -108,7 +108,7 @@ def test_contributor_insights_of_every_table_come_from_one_paginated_listing():
     import botocore.session
     from botocore.stub import Stubber
 
-    from provisioner.reconcilers.dynamodb import _tables_with_insights
+    from provisioner.services.dynamodb import _tables_with_insights
     client = botocore.session.get_session().create_client(
         "dynamodb", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
     with Stubber(client) as stub:
@@ -378,7 +378,7 @@ def test_destroy_deregisters_scalable_targets(aws, write_spec, engine):
 
 def test_autoscaling_on_an_on_demand_table_is_rejected(write_spec):
     from provisioner.errors import SpecError
-    from provisioner.reconcilers import default_registry
+    from provisioner.services import default_registry
     from provisioner.spec.model import load_spec
     text = SCALED.replace("billing: provisioned", "billing: on_demand").replace(
         "    read_capacity: 5\n    write_capacity: 5\n", "").replace(

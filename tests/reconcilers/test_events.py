@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from provisioner.engine.plan import ABSENT
 from provisioner.errors import OwnershipConflict, SpecError
-from provisioner.plan import ABSENT
-from provisioner.reconcilers import default_registry
-from provisioner.reconcilers.events import schedule_problem
+from provisioner.services import default_registry
+from provisioner.services.events import schedule_problem
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import (
     assert_repaired,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from provisioner.factory import Factory, Settings
+from provisioner.engine.factory import Factory, Settings
 from tests.reconcilers.helpers import pending
 
 SPEC = """

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from provisioner.plan import ABSENT
-from provisioner.policy import canonical_policy
+from provisioner.engine.plan import ABSENT
+from provisioner.policy.canonical import canonical_policy
 from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
 
 ACCOUNT = "123456789012"

@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.lint import STAR_ONLY_ACTIONS
-from provisioner.reconcilers import default_registry
+from provisioner.policy.lint import STAR_ONLY_ACTIONS
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import pending_diffs, run_quartet, write_code
 

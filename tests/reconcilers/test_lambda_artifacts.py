@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from provisioner import packaging
 from provisioner.errors import SpecError
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
+from provisioner.services import lambda_packaging as packaging
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import pending_diffs, run_quartet, write_code
 

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from provisioner.errors import OwnershipConflict, SpecError
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import pending_diffs, run_quartet, write_code
 

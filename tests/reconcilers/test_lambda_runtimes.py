@@ -9,9 +9,9 @@ import zipfile
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.reconcilers import default_registry
-from provisioner.runtimes import DEPRECATION, botocore_runtimes, deprecation_warning
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
+from provisioner.spec.runtimes import DEPRECATION, botocore_runtimes, deprecation_warning
 from provisioner.spec.schema import load_schema
 from tests.reconcilers.helpers import assert_diff, assert_repaired, only_change, run_quartet, write_code
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from botocore.stub import ANY
 
-from provisioner.plan import diff
-from provisioner.reconcilers.base import NOT_RETURNED
+from provisioner.engine.plan import diff
+from provisioner.services.base import NOT_RETURNED
 from tests.reconcilers.helpers import stubbed_node, write_code
 
 SPEC = """

@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 import pytest
 
 from provisioner.engine.deployer import PlanBlocked
+from provisioner.engine.plan import ABSENT
 from provisioner.errors import OwnershipConflict, SpecError
-from provisioner.plan import ABSENT
-from provisioner.reconcilers import default_registry
 from provisioner.render import plan_json
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from provisioner.spec.refs import contains_unknown
 from tests.reconcilers.helpers import (

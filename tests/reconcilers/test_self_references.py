@@ -7,7 +7,7 @@ import json
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import assert_repaired, only_change, run_quartet
 

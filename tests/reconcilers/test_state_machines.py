@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from provisioner.engine.plan import ABSENT
 from provisioner.errors import SpecError
-from provisioner.lint import STAR_ONLY_ACTIONS
-from provisioner.plan import ABSENT
-from provisioner.reconcilers import default_registry
+from provisioner.policy.lint import STAR_ONLY_ACTIONS
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from provisioner.spec.refs import Ref
 from tests.reconcilers.helpers import (
@@ -406,7 +406,7 @@ def stubbed(write_spec):
 
 
 def _create_params(desired):
-    from provisioner.reconcilers.base import tags_to_list
+    from provisioner.services.base import tags_to_list
     return {"name": MACHINE, "type": "STANDARD", "roleArn": f"arn:aws:iam::123456789012:role/{MACHINE}",
             "definition": json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
             "loggingConfiguration": {"level": "ERROR", "includeExecutionData": False, "destinations": [

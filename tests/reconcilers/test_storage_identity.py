@@ -6,7 +6,7 @@ import json
 import pytest
 
 from provisioner.errors import SpecError
-from provisioner.grants import (
+from provisioner.policy.grants import (
     ACCESS_LEVELS,
     DYNAMODB_READ,
     DYNAMODB_WRITE,
@@ -14,8 +14,8 @@ from provisioner.grants import (
     compile_grants,
     grant_target,
 )
-from provisioner.lint import parliament_findings
-from provisioner.reconcilers import default_registry
+from provisioner.policy.lint import parliament_findings
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import pending, pending_diffs
 

@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
+from provisioner.engine.plan import ABSENT, REPLACE
 from provisioner.errors import SpecError
-from provisioner.plan import ABSENT, REPLACE
-from provisioner.policy import canonical_policy
-from provisioner.reconcilers import default_registry
+from provisioner.policy.canonical import canonical_policy
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
 

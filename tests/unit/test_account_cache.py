@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from moto import mock_aws
 
-from provisioner.aws import Aws
+from provisioner.aws.session import Aws
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ declined confirmation changes nothing."""
 from __future__ import annotations
 
 from provisioner.engine.deployer import Deployer, Hooks
-from provisioner.factory import Factory, Settings
+from provisioner.engine.factory import Factory, Settings
 
 SPEC = """
     version: 1

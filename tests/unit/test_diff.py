@@ -1,8 +1,8 @@
-"""provisioner.plan.diff: the one generic field-level diff every reconciler relies on."""
+"""provisioner.engine.plan.diff: the one generic field-level diff every reconciler relies on."""
 from __future__ import annotations
 
-from provisioner.plan import ABSENT, FieldDiff, diff
-from provisioner.reconcilers.base import NOT_RETURNED
+from provisioner.engine.plan import ABSENT, FieldDiff, diff
+from provisioner.services.base import NOT_RETURNED
 from provisioner.spec.refs import UNKNOWN
 
 

@@ -1,8 +1,14 @@
 """Grant compilation: exact actions, exact resources, and statements merged only when safe."""
 from __future__ import annotations
 
-from provisioner.grants import KMS_DECRYPT, KMS_ENCRYPT, S3_OBJECT_READ, S3_OBJECT_WRITE, compile_grants
-from provisioner.reconcilers import default_registry
+from provisioner.policy.grants import (
+    KMS_DECRYPT,
+    KMS_ENCRYPT,
+    S3_OBJECT_READ,
+    S3_OBJECT_WRITE,
+    compile_grants,
+)
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 
 SPEC = """

@@ -1,4 +1,4 @@
-"""provisioner.graph: dependency order, cycles, and the DOT / Mermaid pictures."""
+"""provisioner.spec.graph: dependency order, cycles, and the DOT / Mermaid pictures."""
 from __future__ import annotations
 
 import re
@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from provisioner.cli import cli
 from provisioner.errors import SpecError
-from provisioner.graph import find_cycles, to_dot, to_mermaid, topological_order
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
+from provisioner.spec.graph import find_cycles, to_dot, to_mermaid, topological_order
 from provisioner.spec.model import ResourceNode, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

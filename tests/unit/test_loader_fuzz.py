@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisioner.errors import SpecError
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from provisioner.engine.deployer import plan_under_lock
-from provisioner.lock import EnvironmentLock, LockHeld
+from provisioner.engine.lock import EnvironmentLock, LockHeld
 
 NAME = "/provisioner/shop/dev/lock"
 

@@ -1,11 +1,12 @@
-"""botocore's API models are kept parsed on disk (provisioner.aws.CachedModelFiles)."""
+"""botocore's API models are kept parsed on disk (provisioner.aws.models.CachedModelFiles)."""
 from __future__ import annotations
 
 import os
 
 import botocore.loaders
 
-from provisioner.aws import Aws, CachedModelFiles
+from provisioner.aws.models import CachedModelFiles
+from provisioner.aws.session import Aws
 
 SERVICE = os.path.join(os.path.dirname(botocore.__file__), "data", "sqs", "2012-11-05", "service-2")
 
@@ -41,7 +42,7 @@ def test_missing_files_are_none_and_clients_work_through_the_cache(tmp_path, mon
 def test_the_lists_of_services_are_botocores_and_follow_a_new_models_folder(tmp_path, monkeypatch):
     import botocore.session
 
-    from provisioner.aws import CachedLoader
+    from provisioner.aws.models import CachedLoader
 
     monkeypatch.setenv("PROVISIONER_CACHE_DIR", str(tmp_path / "cache"))
     models = tmp_path / "models"

@@ -1,4 +1,4 @@
-"""provisioner.packaging: deterministic zips, vendored requirements and handler checks (no AWS)."""
+"""provisioner.services.lambda_packaging: deterministic zips, vendored requirements and handler checks (no AWS)."""
 from __future__ import annotations
 
 import base64
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import packaging
 from provisioner.errors import ProvisionerError, SpecError
-from provisioner.packaging import Package, PackagingError, build_package, check_handler
+from provisioner.services import lambda_packaging as packaging
+from provisioner.services.lambda_packaging import Package, PackagingError, build_package, check_handler
 
 
 @pytest.fixture(autouse=True)
@@ -340,7 +340,7 @@ def test_direct_upload_limit_is_50_mib_inclusive():
 
 
 def test_uses_s3_when_a_bucket_is_named_upload_is_s3_or_the_package_is_too_big():
-    from provisioner.reconcilers.lambda_functions import code_settings, uses_s3
+    from provisioner.services.lambda_functions import code_settings, uses_s3
     small, big = 1024, packaging.DIRECT_UPLOAD_LIMIT + 1
     assert not uses_s3(code_settings("code"), small)
     assert uses_s3(code_settings("code"), big)

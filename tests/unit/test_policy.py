@@ -1,12 +1,12 @@
-"""provisioner.policy: semantic equality of IAM policies, and diffs that name the statement."""
+"""provisioner.policy.canonical: semantic equality of IAM policies, and diffs that name the statement."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from provisioner.plan import diff
-from provisioner.policy import canonical_policy, canonical_statement, policy_json
+from provisioner.engine.plan import diff
+from provisioner.policy.canonical import canonical_policy, canonical_statement, policy_json
 
 ACCOUNT = "123456789012"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from provisioner.plan import interleaved_by_kind
+from provisioner.engine.plan import interleaved_by_kind
 
 
 def test_kinds_are_taken_in_turn_and_every_node_read_once():

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from provisioner.cli import cli
 from provisioner.errors import SpecError
-from provisioner.reconcilers import default_registry
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 from provisioner.spec.refs import Ref, Template
 from provisioner.spec.schema import load_schema
@@ -81,7 +81,7 @@ def test_every_x_ref_names_a_kind_of_the_schema():
 def test_schema_command_prints_the_packaged_schema():
     result = CliRunner().invoke(cli, ["schema"])
     assert result.exit_code == 0, result.output
-    packaged = json.loads(resources.files("provisioner").joinpath("schema/spec.schema.json").read_text())
+    packaged = json.loads(resources.files("provisioner").joinpath("spec/spec.schema.json").read_text())
     assert json.loads(result.output) == packaged
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.aws import OfflineAws
-from provisioner.context import Context, Owner
+from provisioner.aws.session import OfflineAws
+from provisioner.engine.context import Context, Owner
 from provisioner.errors import SpecError
-from provisioner.grants import ACCESS_LEVELS, KMS_DECRYPT, compile_grants
-from provisioner.lint import lint_policy
-from provisioner.reconcilers import default_registry
+from provisioner.policy.grants import ACCESS_LEVELS, KMS_DECRYPT, compile_grants
+from provisioner.policy.lint import lint_policy
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 
 SPEC = """

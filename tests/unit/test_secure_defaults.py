@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from provisioner.errors import SpecError
-from provisioner.grants import ACCESS_LEVELS, TARGETS, compile_grants
-from provisioner.reconcilers import default_registry
+from provisioner.policy.grants import ACCESS_LEVELS, TARGETS, compile_grants
+from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 
 HEADER = "version: 1\nproject: shop\nenvironment: dev\n"

@@ -8,7 +8,7 @@ import time
 import pytest
 from moto import mock_aws
 
-from provisioner.aws import WRITE_CAPS, Aws
+from provisioner.aws.session import WRITE_CAPS, Aws
 
 
 def _peak_concurrency(client, calls: list) -> int:

@@ -5,7 +5,7 @@ import concurrent.futures
 import re
 from dataclasses import dataclass, field
 
-from provisioner.lint import lint_policy
+from provisioner.policy.lint import lint_policy
 from provisioner.spec.refs import Ref, Template
 
 NOT_RETURNED = type("NotReturned", (), {"__repr__": lambda self: "(not returned by endpoint)"})()
@@ -181,7 +181,7 @@ class Reconciler:
     def normalize(self, desired: dict) -> dict:
         """Canonicalise desired after its references are resolved (e.g. policies), in read()'s shape."""
         if "_policy_document" in desired:
-            from provisioner.policy import canonical_policy
+            from provisioner.policy.canonical import canonical_policy
             desired = {**desired, "policy": canonical_policy(desired["_policy_document"])}
         return desired
 
@@ -263,7 +263,7 @@ class Registry:
 
 def predictable(value, spec) -> bool:
     """Whether every reference in value is known before its resource exists (an ARN built from a name)."""
-    from provisioner.aws import offline_context
+    from provisioner.aws.session import offline_context
     refs = [value] if isinstance(value, Ref) else value.refs() if isinstance(value, Template) else []
     context = offline_context(spec)
     return all(ref.attr in spec.registry[ref.kind].predicted_outputs(spec.nodes[ref.address], context)

@@ -80,7 +80,7 @@ def _is_account_root(principal) -> bool:
 
 def example_value(ref: Ref, spec, registry) -> str:
     """A well-formed stand-in for a reference, so parliament can check resource types offline."""
-    from provisioner.aws import offline_context
+    from provisioner.aws.session import offline_context
     node = spec.nodes.get(ref.address)
     if node is not None and node.kind in registry:
         outputs = registry[node.kind].predicted_outputs(node, offline_context(spec))

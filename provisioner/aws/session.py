@@ -1,11 +1,9 @@
-"""The botocore session and clients: region/profile/endpoint, retry configuration, API-call counting,
-"not emulated" detection, and the one tenacity policy for eventual consistency."""
+"""The botocore session and clients of a run: region, profile and endpoint, the standard retry mode,
+API-call counting, write caps per service and "not emulated" detection."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
-import marshal
 import os
 import threading
 from pathlib import Path
@@ -15,13 +13,17 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from provisioner.aws.models import CachedLoader
 from provisioner.cache import cache_root, write_whole
 from provisioner.errors import NotEmulated
 
 DEFAULT_MAX_ATTEMPTS = 8   # botocore "standard" retry mode: throttling and transient 5xx, jittered backoff
+
+
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Scan", "Query", "BatchGet", "Lookup", "Search")
+
+
 # concurrent write calls per service, whatever --parallelism says: these control planes throttle hard
 WRITE_CAPS = {"iam": 4, "apigateway": 2}
 
@@ -71,70 +73,6 @@ def _cap_writes(client, slots: threading.BoundedSemaphore) -> None:
     client.meta.events.register("before-call", take)
     client.meta.events.register("after-call", give_back)
     client.meta.events.register("after-call-error", give_back)
-
-
-class CachedModelFiles(botocore.loaders.JSONFileLoader):
-    """botocore's API models (service, endpoint rules, paginators, waiters), parsed from JSON the first time
-    and kept as marshal files in folder: reading one back is about three times faster than parsing it, and
-    a run loads some fifty of them (about 0.1 s saved). The key is the file's path, size and mtime; the
-    folder is per botocore version. Anything unreadable is parsed again."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def load_file(self, file_path):
-        source = next((file_path + ext for ext in (".json", ".json.gz") if os.path.isfile(file_path + ext)), None)
-        if source is None:
-            return None
-        stat = os.stat(source)
-        cached = self.folder / hashlib.sha256(f"{source}\n{stat.st_size}\n{stat.st_mtime_ns}".encode()).hexdigest()
-        try:
-            return marshal.loads(cached.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
-        data = super().load_file(file_path)
-        try:
-            write_whole(cached, marshal.dumps(_plain(data)))
-        except ValueError:
-            pass
-        return data
-
-
-class CachedLoader(botocore.loaders.Loader):
-    """botocore's loader, reading models through CachedModelFiles and keeping its lists of services in the
-    same folder: botocore lists them by walking all ~450 service folders, some 10 ms of CPU for each of the
-    four model types a run loads. The key holds the search folders and their mtimes."""
-
-    @classmethod
-    def for_session(cls, session) -> CachedLoader:
-        plain = botocore.loaders.create_loader(session.get_config_variable("data_path"))
-        folder = cache_root() / "botocore" / botocore.__version__
-        return cls(extra_search_paths=plain.search_paths, include_default_search_paths=False,
-                   file_loader=CachedModelFiles(folder))
-
-    def list_available_services(self, type_name):
-        found = self._cache.get(("services", type_name))
-        if found is not None:
-            return found
-        folders = "\n".join(f"{path}:{os.stat(path).st_mtime_ns if os.path.isdir(path) else '-'}"
-                             for path in self.search_paths)
-        cached = self.file_loader.folder / hashlib.sha256(f"services\n{type_name}\n{folders}".encode()).hexdigest()
-        try:
-            found = marshal.loads(cached.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            found = super().list_available_services(type_name)
-            write_whole(cached, marshal.dumps(found))
-        self._cache[("services", type_name)] = found
-        return found
-
-
-def _plain(value):
-    """JSON data with plain dicts (botocore parses into OrderedDict, which marshal cannot write)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
 
 
 class ArnBuilder:
@@ -256,7 +194,6 @@ class Aws(ArnBuilder):
         return self._session.get_partition_for_region(self.region)
 
 
-
 class OfflineAws(ArnBuilder):
     """ARN building without AWS, for validate-time checks (placeholder account)."""
 
@@ -273,69 +210,3 @@ def offline_context(spec):
     from types import SimpleNamespace
     aws = OfflineAws(spec.region)
     return SimpleNamespace(aws=aws, region=spec.region, account_id=aws.account_id, spec=spec)
-
-
-# An API the endpoint lacks: an emulator's HTML error page (NotEmulated), or moto's in-process mock,
-# which raises NotImplementedError from the call itself. Real AWS raises neither.
-NOT_EMULATED = (NotEmulated, NotImplementedError)
-# what a call to AWS (or to an emulator that lacks the API) raises
-CALL_ERRORS = (botocore.exceptions.ClientError, *NOT_EMULATED)
-
-
-def is_not_emulated(exc: BaseException) -> bool:
-    """An API the endpoint lacks, however it says so: an HTML page (NotEmulated), moto's in-process
-    NotImplementedError, or its error code "404" with "Not yet implemented" (no AWS error code is "404")."""
-    if isinstance(exc, NOT_EMULATED):
-        return True
-    return error_code(exc) == "404" and "not yet implemented" in str(exc).lower()
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError (or of any exception carrying such a response)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return response.get("Error", {}).get("Code", "")
-    return ""
-
-
-def unless_missing(call, *codes: str, default=None, **kwargs):
-    """call(**kwargs), or default when AWS answers with one of the not-found codes: missing is a value."""
-    try:
-        return call(**kwargs)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in codes:
-            return default
-        raise
-
-
-@contextlib.contextmanager
-def missing_is_done(*codes: str):
-    """For deletes: AWS answering that the resource (or a part of it) is already gone is the outcome wanted."""
-    try:
-        yield
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) not in codes:
-            raise
-
-
-def is_not_found(exc: Exception, *codes: str) -> bool:
-    return error_code(exc) in codes
-
-
-def eventually(codes: tuple, timeout: float = 90, message_contains: str | None = None, on_wait=None):
-    """Retry a call on eventual-consistency errors (not throttling: botocore handles that).
-
-    Bounded by timeout seconds, jittered exponential waits from 0.5 s up to 8 s.
-    """
-    def transient(exc: BaseException) -> bool:
-        if error_code(exc) not in codes:
-            return False
-        return message_contains is None or message_contains in str(exc)
-
-    def before_sleep(state):
-        if on_wait:
-            on_wait(f"waiting for {error_code(state.outcome.exception())} to clear "
-                    f"(attempt {state.attempt_number})")
-
-    return retry(retry=retry_if_exception(transient), stop=stop_after_delay(timeout),
-                 wait=wait_random_exponential(multiplier=0.5, max=8), reraise=True, before_sleep=before_sleep)

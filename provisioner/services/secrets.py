@@ -18,8 +18,9 @@ pattern for one secret: a role need not wait for the secret to exist.
 """
 from __future__ import annotations
 
-from provisioner.aws import eventually, unless_missing
-from provisioner.reconcilers.base import (
+from provisioner.aws.errors import unless_missing
+from provisioner.aws.retries import eventually
+from provisioner.services.base import (
     NameRule,
     Observed,
     OwnedResource,

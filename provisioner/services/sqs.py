@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 
-from provisioner.aws import eventually, unless_missing
-from provisioner.policy import canonical_policy, policy_json
-from provisioner.reconcilers.base import (
+from provisioner.aws.errors import unless_missing
+from provisioner.aws.retries import eventually
+from provisioner.policy.canonical import canonical_policy, policy_json
+from provisioner.services.base import (
     NameRule,
     Observed,
     OwnedResource,

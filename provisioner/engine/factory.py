@@ -5,11 +5,11 @@ import os
 from dataclasses import dataclass
 
 from provisioner import local
-from provisioner.aws import Aws
-from provisioner.context import READS_PER_WRITE, Context, Options, Owner
-from provisioner.executor import Executor
-from provisioner.plan import Planner
-from provisioner.reconcilers import default_registry
+from provisioner.aws.session import Aws
+from provisioner.engine.context import READS_PER_WRITE, Context, Options, Owner
+from provisioner.engine.executor import Executor
+from provisioner.engine.plan import Planner
+from provisioner.services import default_registry
 from provisioner.spec.model import DEFAULT_REGION, cost_tags, load_spec
 
 
@@ -60,7 +60,7 @@ class Factory:
     def lock(self, project: str, environment: str, region: str, command: str, spec=None):
         """The environment's lock, on a client of its own (its calls are not the run's), tagged like the
         environment's resources."""
-        from provisioner.lock import EnvironmentLock
+        from provisioner.engine.lock import EnvironmentLock
         tags = spec.common_tags() if spec is not None else cost_tags(project, environment)
         return EnvironmentLock(self.aws(region).client("ssm"), project, environment, command, tags=tags)
 

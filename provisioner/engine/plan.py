@@ -8,10 +8,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.context import PROTECTED
+from provisioner.engine.context import PROTECTED
 from provisioner.errors import AwsCallError, OwnershipConflict
-from provisioner.graph import topological_order
-from provisioner.reconcilers.base import NOT_RETURNED, Observed, OwnedResource
+from provisioner.services.base import NOT_RETURNED, Observed, OwnedResource
+from provisioner.spec.graph import topological_order
 from provisioner.spec.refs import UNKNOWN, contains_unknown
 
 CREATE, UPDATE, REPLACE, DELETE, NOOP = "create", "update", "replace", "delete", "noop"

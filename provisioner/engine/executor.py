@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import botocore.exceptions
 
+from provisioner.engine.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Change, diff
 from provisioner.errors import AwsCallError, ExitCode, NotEmulated, ProvisionerError
-from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Change, diff
 from provisioner.spec.loader import format_path
 from provisioner.spec.refs import UNKNOWN
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import botocore.exceptions
 
-from provisioner.aws import NOT_EMULATED, error_code, eventually, unless_missing
+from provisioner.aws.errors import NOT_EMULATED, error_code, unless_missing
+from provisioner.aws.retries import eventually
 from provisioner.errors import RefusedError
-from provisioner.reconcilers.base import (
+from provisioner.services.base import (
     NOT_RETURNED,
     NameRule,
     Observed,

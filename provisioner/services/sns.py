@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from provisioner.aws import unless_missing
-from provisioner.policy import canonical_policy, policy_json
-from provisioner.reconcilers.base import (
+from provisioner.aws.errors import unless_missing
+from provisioner.policy.canonical import canonical_policy, policy_json
+from provisioner.services.base import (
     Delivery,
     NameRule,
     Observed,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import botocore.exceptions
 
-from provisioner.aws import eventually, is_not_found, missing_is_done, unless_missing
+from provisioner.aws.errors import is_not_found, missing_is_done, unless_missing
+from provisioner.aws.retries import eventually
 from provisioner.errors import ProvisionerError
-from provisioner.policy import canonical_policy, policy_json
-from provisioner.reconcilers.base import (
+from provisioner.policy.canonical import canonical_policy, policy_json
+from provisioner.services.base import (
     NOT_RETURNED,
     Delivery,
     NameRule,
@@ -25,7 +26,7 @@ from provisioner.reconcilers.base import (
     tags_from_list,
     tags_to_list,
 )
-from provisioner.reconcilers.iam import strip_lint_keys
+from provisioner.services.iam import strip_lint_keys
 from provisioner.spec.refs import Ref, Template
 
 NO_BUCKET = ("NoSuchBucket", "404", "NotFound")

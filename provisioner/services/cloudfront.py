@@ -20,10 +20,10 @@ import re
 
 import botocore.exceptions
 
-from provisioner.aws import error_code, unless_missing
-from provisioner.context import OWNER_RESOURCE
+from provisioner.aws.errors import error_code, unless_missing
+from provisioner.engine.context import OWNER_RESOURCE
 from provisioner.errors import OwnershipConflict, ProvisionerError
-from provisioner.reconcilers.base import (
+from provisioner.services.base import (
     NOT_RETURNED,
     Delivery,
     NameRule,

@@ -20,17 +20,9 @@ import json
 import re
 from pathlib import Path
 
-from provisioner.aws import CALL_ERRORS, eventually, is_not_emulated, missing_is_done, unless_missing
-from provisioner.packaging import (
-    Package,
-    PackagingError,
-    artifact_key,
-    build_package,
-    check_handler,
-    exceeds_direct_upload,
-    may_exceed_direct_upload,
-)
-from provisioner.reconcilers.base import (
+from provisioner.aws.errors import CALL_ERRORS, is_not_emulated, missing_is_done, unless_missing
+from provisioner.aws.retries import eventually
+from provisioner.services.base import (
     NOT_RETURNED,
     Delivery,
     NameRule,
@@ -42,8 +34,17 @@ from provisioner.reconcilers.base import (
     retag,
     senders_known_after_creation,
 )
-from provisioner.runtimes import check_node_handler, deprecation_warning, handler_source, is_python
+from provisioner.services.lambda_packaging import (
+    Package,
+    PackagingError,
+    artifact_key,
+    build_package,
+    check_handler,
+    exceeds_direct_upload,
+    may_exceed_direct_upload,
+)
 from provisioner.spec.refs import Ref, Template, find_refs
+from provisioner.spec.runtimes import check_node_handler, deprecation_warning, handler_source, is_python
 
 NOT_FOUND = ("ResourceNotFoundException",)
 NO_OBJECT = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import re
 
-from provisioner.aws import missing_is_done, unless_missing
-from provisioner.packaging import Package, PackagingError, build_package
-from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler
-from provisioner.reconcilers.lambda_functions import code_folder
-from provisioner.runtimes import deprecation_warning
+from provisioner.aws.errors import missing_is_done, unless_missing
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler
+from provisioner.services.lambda_functions import code_folder
+from provisioner.services.lambda_packaging import Package, PackagingError, build_package
+from provisioner.spec.runtimes import deprecation_warning
 
 NOT_FOUND = ("ResourceNotFoundException",)
 MARKER = re.compile(r"\s*\[provisioner (?P<project>[^/\]]+)/(?P<environment>[^ \]]+) (?P<address>[^\]]+)\]$")

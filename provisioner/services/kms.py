@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import botocore.exceptions
 
-from provisioner.aws import is_not_found, unless_missing
+from provisioner.aws.errors import is_not_found, unless_missing
 from provisioner.errors import NotEmulated
-from provisioner.policy import canonical_policy, policy_json
-from provisioner.reconcilers.base import (
+from provisioner.policy.canonical import canonical_policy, policy_json
+from provisioner.services.base import (
     NOT_RETURNED,
     NameRule,
     Observed,

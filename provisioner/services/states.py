@@ -15,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from provisioner.aws import eventually, missing_is_done, unless_missing
-from provisioner.grants import TARGETS
-from provisioner.reconcilers.base import (
+from provisioner.aws.errors import missing_is_done, unless_missing
+from provisioner.aws.retries import eventually
+from provisioner.policy.grants import TARGETS
+from provisioner.services.base import (
     NameRule,
     Observed,
     Reconciler,

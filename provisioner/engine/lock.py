@@ -37,8 +37,8 @@ import uuid
 import botocore.exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
-from provisioner.aws import error_code
-from provisioner.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
+from provisioner.aws.errors import error_code
+from provisioner.engine.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
 from provisioner.errors import ProvisionerError
 
 LEASE_SECONDS = float(os.environ.get("PROVISIONER_LOCK_LEASE_SECONDS", 60))

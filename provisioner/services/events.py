@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import re
 
-from provisioner.aws import missing_is_done, unless_missing
+from provisioner.aws.errors import missing_is_done, unless_missing
 from provisioner.errors import ProvisionerError
-from provisioner.reconcilers.base import (
+from provisioner.services.base import (
     Delivery,
     NameRule,
     Observed,

@@ -9,12 +9,13 @@ from __future__ import annotations
 import copy
 import ipaddress
 
-from provisioner.aws import eventually, unless_missing
-from provisioner.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
+from provisioner.aws.errors import unless_missing
+from provisioner.aws.retries import eventually
+from provisioner.engine.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
 from provisioner.errors import ProvisionerError
-from provisioner.grants import compile_grants
-from provisioner.policy import canonical_policy, policy_json
-from provisioner.reconcilers.base import (
+from provisioner.policy.canonical import canonical_policy, policy_json
+from provisioner.policy.grants import compile_grants
+from provisioner.services.base import (
     Observed,
     OwnedResource,
     Reconciler,

@@ -9,11 +9,17 @@ import urllib.parse
 
 import botocore.exceptions
 
-from provisioner.aws import error_code, is_not_found, unless_missing
-from provisioner.grants import ACCESS_LEVELS, PREDICTABLE_ARNS, compile_grants, encryption_key, grant_target
-from provisioner.lint import lint_statements
-from provisioner.policy import canonical_policy, policy_json
-from provisioner.reconcilers.base import (
+from provisioner.aws.errors import error_code, is_not_found, unless_missing
+from provisioner.policy.canonical import canonical_policy, policy_json
+from provisioner.policy.grants import (
+    ACCESS_LEVELS,
+    PREDICTABLE_ARNS,
+    compile_grants,
+    encryption_key,
+    grant_target,
+)
+from provisioner.policy.lint import lint_statements
+from provisioner.services.base import (
     NameRule,
     Observed,
     Reconciler,

@@ -1,8 +1,8 @@
 """CloudWatch Logs log groups: retention, KMS key, class, tags."""
 from __future__ import annotations
 
-from provisioner.aws import unless_missing
-from provisioner.reconcilers.base import NameRule, Observed, OwnedResource, Reconciler, retag
+from provisioner.aws.errors import unless_missing
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler, retag
 
 NOT_FOUND = ("ResourceNotFoundException",)
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,

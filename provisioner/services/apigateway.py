@@ -12,15 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from provisioner.aws import (
-    CALL_ERRORS,
-    eventually,
-    is_not_emulated,
-    is_not_found,
-    missing_is_done,
-    unless_missing,
-)
-from provisioner.reconcilers.base import (
+from provisioner.aws.errors import CALL_ERRORS, is_not_emulated, is_not_found, missing_is_done, unless_missing
+from provisioner.aws.retries import eventually
+from provisioner.services.base import (
     NOT_RETURNED,
     Delivery,
     NameRule,

@@ -1,0 +1,1 @@
+"""AWS access: session and clients, API-model cache, error meanings, retries."""

@@ -1,0 +1,1 @@
+"""IAM policies: canonical form and comparison, generated grants, lint."""
