@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import botocore.exceptions
 
+from provisioner.engine.operations import Performer, run
 from provisioner.engine.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Change, diff
 from provisioner.errors import AwsCallError, ExitCode, NotEmulated, ProvisionerError
 from provisioner.spec.loader import format_path
@@ -155,10 +156,11 @@ class Executor:
     def _apply(self, change: Change) -> None:
         reconciler = self.registry[change.kind]
         ctx = self.ctx
+        perform = Performer(ctx, change.address, reconciler.missing)
         if change.blocked:
             raise ProvisionerError(change.blocked)
         if change.action == DELETE:
-            reconciler.delete(change.owned, ctx)
+            run(reconciler.delete(change.owned, ctx), perform)
             return
         desired = reconciler.normalize(ctx.resolve(change.desired))
         missing = _find_unknown(desired)
@@ -167,13 +169,13 @@ class Executor:
                 f"{format_path(missing)} is still unknown before the {change.action} call "
                 "(the resource it references did not produce it)")
         if change.action == CREATE:
-            outputs = reconciler.create(change.node, desired, ctx)
+            outputs = run(reconciler.create(change.node, desired, ctx), perform)
         elif change.action == UPDATE:
             # diffs computed at plan time may hold unknowns; recompute against the resolved desired
             ignore = tuple(change.node.ignore_changes) + tuple(reconciler.write_only)
             diffs = diff(desired, change.actual.props, ignore)
-            outputs = reconciler.update(change.node, desired, change.actual, diffs, ctx) if diffs else {}
+            outputs = run(reconciler.update(change.node, desired, change.actual, diffs, ctx), perform) if diffs else {}
         else:
-            reconciler.delete(change.owned, ctx)
-            outputs = reconciler.create(change.node, desired, ctx)
+            run(reconciler.delete(change.owned, ctx), perform)
+            outputs = run(reconciler.create(change.node, desired, ctx), perform)
         ctx.set_outputs(change.address, outputs or {})

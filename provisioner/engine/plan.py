@@ -186,6 +186,8 @@ class Planner:
             node = spec.nodes[address]
             reconciler = self.registry[node.kind]
             desired = reconciler.desired(node, ctx)
+            if reconciler.tag_api is not None:
+                desired = {**desired, "tags": reconciler.desired_tags(node, ctx)}
             resolved = reconciler.normalize(ctx.resolve(desired))
             found = observed[address]
             if found is None:

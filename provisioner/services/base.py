@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import re
 from dataclasses import dataclass, field
 
+from provisioner.aws.errors import unless_missing
+from provisioner.engine.operations import Call
 from provisioner.policy.lint import lint_policy
 from provisioner.spec.refs import Ref, Template
 
@@ -103,6 +106,78 @@ class OwnedResource:
                    tags.get("provisioner:deletion-protection") == "true")
 
 
+@dataclass(frozen=True)
+class TagApi:
+    """How a service tags a resource, declared once per kind: the engine reads tags, writes them on create
+    and turns a tag diff into the service's own untag and tag calls."""
+
+    service: str
+    resource_param: str            # the call's identifier parameter: "QueueUrl", "ResourceArn", "KeyId"
+    resource_output: str = "arn"   # the output holding that identifier
+    tag: str = "tag_resource"
+    untag: str = "untag_resource"
+    list: str = "list_tags_for_resource"
+    tags_param: str = "Tags"       # in the tag call and the create call
+    keys_param: str = "TagKeys"
+    as_map: bool = False           # {key: value} rather than [{Key: .., Value: ..}]
+    key: str = "Key"
+    value: str = "Value"
+    listed: str = "Tags"           # the list answer's field holding them
+    wrapper: str = ""              # CloudFront's {"Items": [...]}, S3's {"TagSet": [...]}
+    replaces: bool = False         # one call sets the whole set (S3): no untag call
+    resource_as_list: bool = False  # EC2's Resources=[id]
+    keys_as_tags: bool = False     # EC2's DeleteTags takes Tags=[{Key: ..}]
+
+    def format(self, tags: dict):
+        """Tags in the service's shape, for the create call's tags parameter."""
+        items = dict(sorted(tags.items())) if self.as_map else tags_to_list(tags, self.key, self.value)
+        return {self.wrapper: items} if self.wrapper else items
+
+    def parse(self, answer: dict) -> dict:
+        found = answer.get(self.listed) or ({} if self.as_map else [])
+        if self.wrapper and isinstance(found, dict) and self.wrapper in found:
+            found = found[self.wrapper]
+        if self.as_map:
+            return {k: v for k, v in found.items() if not k.startswith("aws:")}
+        return tags_from_list(found, self.key, self.value)
+
+    def read(self, ctx, resource_id: str, missing: tuple = ()) -> dict:
+        answer = unless_missing(getattr(ctx.client(self.service), self.list), *missing, default={},
+                                **self._resource(resource_id))
+        return self.parse(answer)
+
+    def _resource(self, resource_id: str) -> dict:
+        return {self.resource_param: [resource_id] if self.resource_as_list else resource_id}
+
+    def calls(self, resource_id: str, desired: dict, actual: dict):
+        """The calls taking the resource's tags from actual to desired (aws:* keys are never touched)."""
+        to_set, to_remove = tag_changes(desired, actual)
+        resource = self._resource(resource_id)
+        if self.replaces:
+            if to_set or to_remove:
+                yield Call(self.service, self.tag, {**resource, self.tags_param: self.format(desired)}, "set tags")
+            return
+        if to_remove:
+            keys = [{self.key: k} for k in to_remove] if self.keys_as_tags else to_remove
+            yield Call(self.service, self.untag,
+                       {**resource, self.keys_param: {"Items": keys} if self.wrapper == "Items" else keys},
+                       "remove tags " + ", ".join(to_remove))
+        if to_set:
+            yield Call(self.service, self.tag, {**resource, self.tags_param: self.format(to_set)},
+                       "set tags " + ", ".join(sorted(to_set)))
+
+
+def operations(value):
+    """yield from a writer's result whether it yields operations or returns a value straight away."""
+    if inspect.isgenerator(value):
+        return (yield from value)
+    return value
+
+
+class UnwrittenField(Exception):
+    """A compared field changed that no declared update writes: a reconciler's table is incomplete."""
+
+
 class Reconciler:
     kind: str = ""                       # spec section it owns, e.g. "sqs_queues"
     service: str = ""                    # boto3 client name
@@ -122,6 +197,11 @@ class Reconciler:
     # secure defaults a spec may turn off: (path in the props, the unsafe value, what is lost); validate
     # warns about each one set, naming the control it fails
     opt_outs: tuple = ()
+    missing: tuple = ()                  # error codes meaning the resource, or the part asked for, is not there
+    tag_api: TagApi | None = None        # how the service tags this kind (None: not taggable by its own API)
+    # (fields, method): a change of any of the fields is written by the generator
+    # method(node, desired, actual, changed fields among them, ctx), in this order; tags come last
+    updates: tuple = ()
 
     # --- spec time (no AWS calls) ---
     def physical_name(self, node) -> str:
@@ -178,6 +258,10 @@ class Reconciler:
     def desired(self, node, ctx) -> dict:
         raise NotImplementedError
 
+    def desired_tags(self, node, ctx) -> dict:
+        """The spec's tags and the ownership tags, which the engine adds to desired for kinds with a tag API."""
+        return ctx.tags_for(node)
+
     def normalize(self, desired: dict) -> dict:
         """Canonicalise desired after its references are resolved (e.g. policies), in read()'s shape."""
         if "_policy_document" in desired:
@@ -191,11 +275,32 @@ class Reconciler:
     def create(self, node, desired, ctx) -> dict:
         raise NotImplementedError
 
-    def update(self, node, desired, actual: Observed, diffs, ctx) -> dict:
+    def update(self, node, desired, actual: Observed, diffs, ctx):
+        """The declared updates of the changed fields, then the tag calls; returns the new outputs."""
+        fields = changed_fields(diffs)
+        unwritten = fields - {"tags"} - set().union(*(written for written, _ in self.updates))
+        if unwritten:
+            raise UnwrittenField(f"{self.kind}: no update writes {', '.join(sorted(unwritten))}")
+        outputs = {}
+        for written, method in self.updates:
+            if fields & written:
+                outputs.update((yield from operations(
+                    getattr(self, method)(node, desired, actual, fields & written, ctx))) or {})
+        if "tags" in fields and self.tag_api is not None:
+            yield from self.tag_api.calls(actual.outputs[self.tag_api.resource_output],
+                                          desired["tags"], actual.props["tags"])
+        return outputs
+
+    def delete(self, resource: OwnedResource, ctx):
         raise NotImplementedError
 
-    def delete(self, resource: OwnedResource, ctx) -> None:
-        raise NotImplementedError
+    def get(self, ctx, method: str, **params):
+        """A read of this kind's service, None when the resource (or the part asked for) is not there."""
+        return unless_missing(getattr(ctx.client(self.service), method), *self.missing, **params)
+
+    def read_tags(self, ctx, arn: str, resource_id: str | None = None) -> dict:
+        """The resource's tags: from the run's Tagging API pass when it has them, else the kind's list call."""
+        return ctx.tags_of(arn, lambda: self.tag_api.read(ctx, resource_id or arn, self.missing))
 
     def has_data(self, resource: OwnedResource, ctx) -> bool:
         return False

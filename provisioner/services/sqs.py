@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import json
 
-from provisioner.aws.errors import unless_missing
-from provisioner.aws.retries import eventually
+from provisioner.engine.operations import Call
 from provisioner.policy.canonical import canonical_policy, policy_json
 from provisioner.services.base import (
     NameRule,
     Observed,
     OwnedResource,
     Reconciler,
+    TagApi,
     logical_sid,
-    retag,
     service_sid,
 )
 from provisioner.spec.refs import Ref
 
-NOT_FOUND = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 ATTRIBUTES = {   # spec field -> SQS attribute, for the plain integer settings
     "retention_seconds": "MessageRetentionPeriod",
     "visibility_timeout": "VisibilityTimeout",
@@ -38,6 +36,11 @@ class SqsQueues(Reconciler):
     tagging_type = "sqs"
     rank = 20
     data_bearing = True
+    missing = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+    tag_api = TagApi("sqs", "QueueUrl", "url", tag="tag_queue", untag="untag_queue", list="list_queue_tags",
+                     as_map=True)
+    updates = ((frozenset({*ATTRIBUTES, "content_based_deduplication", "kms_key", "kms_data_key_reuse_seconds",
+                           "sqs_managed_sse", "dead_letter", "policy"}), "_set_attributes"),)
 
     def physical_name(self, node):
         name = node.default_physical_name
@@ -97,21 +100,18 @@ class SqsQueues(Reconciler):
             "dead_letter": {"target_arn": dead_letter["queue"], "max_receive_count": dead_letter["max_receive_count"]}
             if dead_letter else None,
             "policy": None,
-            "tags": ctx.tags_for(node),
             "_policy_document": policy,
         }
         return desired
 
     # --- read ---
     def read(self, node, ctx):
-        client = ctx.client("sqs")
         url = self._url(node.physical_name, ctx)
-        found = unless_missing(client.get_queue_attributes, *NOT_FOUND, QueueUrl=url, AttributeNames=["All"])
+        found = self.get(ctx, "get_queue_attributes", QueueUrl=url, AttributeNames=["All"])
         if found is None:
             return None
         attrs = found["Attributes"]
-        tags = ctx.tags_of(attrs["QueueArn"], lambda: {
-            k: v for k, v in client.list_queue_tags(QueueUrl=url).get("Tags", {}).items() if not k.startswith("aws:")})
+        tags = self.read_tags(ctx, attrs["QueueArn"], url)
         fifo = attrs.get("FifoQueue") == "true"
         kms = attrs.get("KmsMasterKeyId") or None
         redrive = json.loads(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
@@ -163,30 +163,21 @@ class SqsQueues(Reconciler):
         return attrs
 
     def create(self, node, desired, ctx):
-        client = ctx.client("sqs")
-        create_queue = eventually(("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"),
-                                  timeout=75, on_wait=lambda m: ctx.progress(node.address, m))(client.create_queue)
         attrs = self._attributes(desired)
         if not attrs.get("RedrivePolicy"):
             attrs.pop("RedrivePolicy", None)
-        url = create_queue(QueueName=node.physical_name, Attributes=attrs, tags=desired["tags"])["QueueUrl"]
+        url = (yield Call("sqs", "create_queue", {"QueueName": node.physical_name, "Attributes": attrs,
+                                                  "tags": self.tag_api.format(desired["tags"])}))["QueueUrl"]
         return {"url": url, "arn": ctx.aws.arn("sqs", node.physical_name)}
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("sqs")
-        url = actual.outputs["url"]
-        fields = {d.field for d in diffs} - {"tags"}
-        if fields:
-            attrs = self._attributes(desired, fields)
-            if "Policy" not in attrs and actual.outputs.get("_policy"):
-                # moto's SetQueueAttributes drops the queue policy when a call omits it (AWS keeps it):
-                # send the policy the queue has now, a no-op on AWS, so one apply converges on both
-                attrs["Policy"] = actual.outputs["_policy"]
-            client.set_queue_attributes(QueueUrl=url, Attributes=attrs)
-        if any(d.field == "tags" for d in diffs):
-            retag(desired["tags"], actual.props["tags"], lambda keys: client.untag_queue(QueueUrl=url, TagKeys=keys),
-                  lambda tags: client.tag_queue(QueueUrl=url, Tags=tags))
-        return {}
+    def _set_attributes(self, node, desired, actual, fields, ctx):
+        attrs = self._attributes(desired, fields)
+        if "Policy" not in attrs and actual.outputs.get("_policy"):
+            # moto's SetQueueAttributes drops the queue policy when a call omits it (AWS keeps it):
+            # send the policy the queue has now, a no-op on AWS, so one apply converges on both
+            attrs["Policy"] = actual.outputs["_policy"]
+        yield Call("sqs", "set_queue_attributes", {"QueueUrl": actual.outputs["url"], "Attributes": attrs},
+                   "set " + ", ".join(sorted(attrs)))
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
@@ -197,12 +188,12 @@ class SqsQueues(Reconciler):
         return f"{ctx.client('sqs').meta.endpoint_url.rstrip('/')}/{ctx.account_id}/{name}"
 
     def delete(self, resource, ctx):
-        unless_missing(ctx.client("sqs").delete_queue, *NOT_FOUND, QueueUrl=self._url(resource.physical_id, ctx))
+        yield Call("sqs", "delete_queue", {"QueueUrl": self._url(resource.physical_id, ctx)}, missing_ok=True)
 
     def has_data(self, resource, ctx):
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                  "ApproximateNumberOfMessagesDelayed"]
-        found = unless_missing(ctx.client("sqs").get_queue_attributes, *NOT_FOUND, default={},
-                               QueueUrl=self._url(resource.physical_id, ctx), AttributeNames=names)
+        found = self.get(ctx, "get_queue_attributes", QueueUrl=self._url(resource.physical_id, ctx),
+                         AttributeNames=names) or {}
         attrs = found.get("Attributes", {})
         return any(int(attrs.get(n, 0)) for n in names)

@@ -104,3 +104,9 @@ def stubbed_node(spec_path: Path, address: str, service: str) -> Iterator[tuple]
 
 __all__ = ["run_quartet", "pending", "only_change", "diffs_by_path", "pending_diffs", "assert_diff",
            "assert_repaired", "write_code", "stubbed_node"]
+
+
+def performed(operations, ctx, address: str = "test", missing: tuple = ()):
+    """What a reconciler's create/update/delete returns once the executor has performed its operations."""
+    from provisioner.engine.operations import Performer, run
+    return run(operations, Performer(ctx, address, missing))
