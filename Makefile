@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 DEMO_STATE := $(CURDIR)/.demo-state
 SPEC ?= specs/market-data.yaml
 
-.PHONY: install demo test test-e2e lint bench clean
+.PHONY: install demo test test-e2e lint bench golden clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: install
 
 test-e2e: install
 	$(PY) -m pytest -q tests/e2e
+
+# the expected plans of specs/ (tests/golden/*.plan), written again from what the tool plans now
+golden: install
+	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/golden
 
 lint: install
 	$(BIN)/ruff check provisioner tests bench

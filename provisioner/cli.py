@@ -14,6 +14,7 @@ import click
 
 from provisioner import __version__
 from provisioner.engine.deployer import Deployer, Hooks
+from provisioner.engine.executor import operations_of
 from provisioner.engine.factory import Factory, Settings
 from provisioner.errors import ExitCode, Interrupted, ProvisionerError, SpecError
 from provisioner.render import Style, calls_text, plan_json, plan_text
@@ -93,6 +94,13 @@ _color_flag = {"enabled": True}   # False after --no-color; read from worker thr
 def _color(stream) -> bool:
     """Colour only on a terminal, never after --no-color or with NO_COLOR set and not empty (no-color.org)."""
     return _color_flag["enabled"] and not os.environ.get("NO_COLOR") and stream.isatty()
+
+
+def _calls_shown(run_context):
+    """With -v, what lists each change's API calls in a plan (run_context() gives the run's context)."""
+    if not _settings(click.get_current_context()).verbose:
+        return None
+    return lambda change: operations_of(change, run_context())
 
 
 def _style() -> Style:
@@ -184,7 +192,7 @@ def diff_command(spec, environment, output, parallelism, stats, detail):
     if output == "json":
         click.echo(json.dumps({**plan_json(plan), "api_calls": ctx.aws.counter.summary()}, indent=2))
     else:
-        click.echo(plan_text(plan, _style(), detail=detail))
+        click.echo(plan_text(plan, _style(), detail=detail, operations_of=_calls_shown(lambda: ctx)))
         if stats:
             click.echo(calls_text(ctx.aws.counter.summary()))
     sys.exit(ExitCode.CHANGES if plan.has_changes else ExitCode.OK)
@@ -298,7 +306,7 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
     def planned(plan):
         timing.planned()
         if output == "text" or plan.has_changes:
-            text = plan_text(plan, _style(), detail=detail)
+            text = plan_text(plan, _style(), detail=detail, operations_of=_calls_shown(lambda: deployer.ctx))
             _err(text) if output == "json" else click.echo(text)
 
     deployer = Deployer(factory, loaded.project, loaded.environment, loaded, allow_data_loss=allow_data_loss,
@@ -346,7 +354,8 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
         if output == "json" and dry_run:
             click.echo(json.dumps(plan_json(plan), indent=2))
             return
-        text = plan_text(plan, _style(), title="Destroy", detail=detail)
+        text = plan_text(plan, _style(), title="Destroy", detail=detail,
+                         operations_of=_calls_shown(lambda: deployer.ctx))
         _err(text) if output == "json" else click.echo(text)
 
     deployer = Deployer(factory, project, environment, loaded, parallelism=parallelism,

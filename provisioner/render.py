@@ -134,9 +134,30 @@ def _create_lines(change, detail: bool) -> list[str]:
     return [line for key, value in written.items() for line in _written_lines(key, value)]
 
 
-def plan_text(plan: Plan, style: Style, title: str = "Plan", detail: bool = False) -> str:
+def _parameter_text(value, full: bool) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return f"({len(value)} bytes)"
+    text = value_text(value) if not isinstance(value, str) else value
+    return text if full or len(text) <= 80 else text[:77] + "..."
+
+
+def operation_lines(operations: list, full: bool = False) -> list[str]:
+    """The API calls of a change, one a line, with their parameters (shortened unless full)."""
+    lines = []
+    for operation in operations:
+        if operation is None:
+            lines.append("      = ... (further calls depend on AWS's answers)")
+            continue
+        params = ", ".join(f"{k}={_parameter_text(v, full)}" for k, v in operation.params.items())
+        purpose = f"  # {operation.purpose}" if getattr(operation, "purpose", "") else ""
+        lines.append(f"      = {operation}({params}){purpose}")
+    return lines
+
+
+def plan_text(plan: Plan, style: Style, title: str = "Plan", detail: bool = False, operations_of=None) -> str:
     """The plan for a reader. Creates show the settings the spec gives (detail: every field, with the
-    defaults and tags); updates and replacements every field that differs, with AWS's value and the spec's."""
+    defaults and tags); updates and replacements every field that differs, with AWS's value and the spec's.
+    With operations_of(change), each change also lists the API calls it makes (`-v`)."""
     counts = plan.counts()
     lines = [style(f"{title} for {plan.project}/{plan.environment} ({plan.region}): "
                    f"{counts[CREATE]} to create, {counts[UPDATE]} to update, {counts[REPLACE]} to replace, "
@@ -157,6 +178,8 @@ def plan_text(plan: Plan, style: Style, title: str = "Plan", detail: bool = Fals
                                      f" -> {value_text(after, is_document(path, after))}", "      "), color))
         if detail and change.action == DELETE and change.owned is not None and change.owned.arn:
             lines.append(f"      arn: {change.owned.arn}")
+        if operations_of is not None:
+            lines.extend(style(line, "cyan") for line in operation_lines(operations_of(change), full=detail))
         if change.ignored:
             lines.append(f"      (ignore_changes: {', '.join(change.ignored)})")
         if change.blocked:

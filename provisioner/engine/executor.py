@@ -7,6 +7,7 @@ Ctrl-C stops starting new work, lets in-flight calls finish, and reports what wa
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import os
 import signal
 import time
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import botocore.exceptions
 
-from provisioner.engine.operations import Performer, run
+from provisioner.engine.operations import Performer, recorded, run
 from provisioner.engine.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Change, diff
 from provisioner.errors import AwsCallError, ExitCode, NotEmulated, ProvisionerError
 from provisioner.spec.loader import format_path
@@ -179,3 +180,41 @@ class Executor:
             run(reconciler.delete(change.owned, ctx), perform)
             outputs = run(reconciler.create(change.node, desired, ctx), perform)
         ctx.set_outputs(change.address, outputs or {})
+
+
+class _Shown:
+    """The run's context for showing operations: what a write records for later (the lock's intents)
+    is not there, so nothing but reads can happen."""
+
+    intents = None
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def progress(self, address, message):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+
+def operations_of(change: Change, ctx) -> list:
+    """The operations applying this change would perform, as far as they are known before it runs
+    (`plan -v`); None in the list where the rest depends on answers only AWS gives."""
+    reconciler = ctx.registry[change.kind]
+    if not all(inspect.isgeneratorfunction(getattr(reconciler, verb)) for verb in ("create", "update", "delete")):
+        return [None]   # a reconciler that makes its calls itself: calling it would perform them
+    shown = _Shown(ctx)
+    steps = []
+    if change.action in (DELETE, REPLACE) and change.owned is not None:
+        steps.append(reconciler.delete(change.owned, shown))
+    if change.action in (CREATE, REPLACE, UPDATE):
+        desired = reconciler.normalize(ctx.resolve(change.desired))
+        if change.action == UPDATE:
+            steps.append(reconciler.update(change.node, desired, change.actual, list(change.diffs), shown))
+        else:
+            steps.append(reconciler.create(change.node, desired, shown))
+    operations = []
+    for step in steps:
+        operations.extend(recorded(step))
+    return operations
