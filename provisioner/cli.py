@@ -113,6 +113,13 @@ def _err(message: str, fg: str | None = None) -> None:
     click.echo(click.style(message, fg=fg) if colored else message, err=True)
 
 
+def _load(factory, spec: str, environment: str | None):
+    """The spec, loaded and checked (its warnings printed)."""
+    loaded = factory.load_spec(spec, environment)
+    _print_warnings(loaded)
+    return loaded
+
+
 def _print_warnings(spec) -> None:
     for warning in spec.warnings:
         _err(str(warning), "yellow")
@@ -123,7 +130,13 @@ environment_option = click.option(
     help="Override the spec's environment (names and ownership carry it): one spec, many copies.")
 output_option = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
                              show_default=True, help="Output format.")
-spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
+
+
+def spec_argument(command):
+    """SPEC, and --environment to deploy another copy of it."""
+    return click.argument("spec", type=click.Path(dir_okay=False))(environment_option(command))
+
+
 detail_option = click.option(
     "--detail", is_flag=True,
     help="Show every field a create sets (defaults and tags too) and the ARN of each delete.")
@@ -135,12 +148,10 @@ lock_timeout_option = click.option(
 @cli.command(epilog=examples("provisioner validate specs/example.yaml",
                              "provisioner validate specs/example.yaml --environment pr-42   # names with pr-42"))
 @spec_argument
-@environment_option
 @common_options
 def validate(spec, environment):
     """Check SPEC against the schema and the semantic rules. Makes no AWS call."""
-    loaded = _factory().load_spec(spec, environment)
-    _print_warnings(loaded)
+    loaded = _load(_factory(), spec, environment)
     click.echo(f"{spec}: valid ({len(loaded.nodes)} resources, project {loaded.project}, "
                f"environment {loaded.environment})")
 
@@ -171,7 +182,6 @@ def _on_event(event, change, outcome=None, message=None) -> None:
     "provisioner diff specs/example.yaml --local -o json",
     "provisioner diff specs/example.yaml; [ $? -eq 2 ] && echo drift"))
 @spec_argument
-@environment_option
 @output_option
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="Resources read at once.")
@@ -184,8 +194,7 @@ def diff_command(spec, environment, output, parallelism, stats, detail):
     Exit 0 when AWS matches the spec, 2 when changes are pending, 1 on error.
     """
     factory = _factory()
-    loaded = factory.load_spec(spec, environment)
-    _print_warnings(loaded)
+    loaded = _load(factory, spec, environment)
     result = Deployer(factory, loaded.project, loaded.environment, loaded, parallelism=parallelism,
                       hooks=_hooks()).plan()
     ctx, plan = result.ctx, result.plan
@@ -279,7 +288,6 @@ def _report(summary: dict, output: str, verb: str, stats: bool, shown: list) -> 
     "provisioner apply specs/example.yaml -e pr-42 --yes -o json",
     "provisioner apply specs/example.yaml --yes --lock-timeout 300 --parallelism 4"))
 @spec_argument
-@environment_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="Independent resources changed at once.")
@@ -300,8 +308,7 @@ def apply(spec, environment, yes, parallelism, allow_data_loss, stats, lock_time
     """
     timing = Timing(time.monotonic())
     factory = _factory()
-    loaded = factory.load_spec(spec, environment)
-    _print_warnings(loaded)
+    loaded = _load(factory, spec, environment)
 
     def planned(plan):
         timing.planned()
@@ -343,8 +350,7 @@ def destroy(spec, project, environment, dry_run, yes, parallelism, lock_timeout,
     factory = _factory()
     loaded = None
     if spec:
-        loaded = factory.load_spec(spec, environment)
-        _print_warnings(loaded)
+        loaded = _load(factory, spec, environment)
         project, environment = loaded.project, loaded.environment
     elif not (project and environment):
         raise click.UsageError("give a SPEC, or both --project and --environment")
@@ -407,7 +413,6 @@ def unlock(spec, project, environment):
 @cli.command(epilog=examples("provisioner outputs specs/example.yaml",
                              "provisioner outputs specs/example.yaml --local | jq -r '.[\"sqs_queues.orders\"].url'"))
 @spec_argument
-@environment_option
 @common_options
 def outputs(spec, environment):
     """Print physical names, ARNs and URLs of SPEC's resources as JSON (null: not created)."""
@@ -434,7 +439,6 @@ def schema():
 @cli.command(epilog=examples("provisioner graph specs/example.yaml | dot -Tsvg > graph.svg",
                              "provisioner graph specs/example.yaml --format mermaid"))
 @spec_argument
-@environment_option
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
 def graph(spec, environment, fmt):
     """Print the dependency graph of SPEC as Graphviz DOT or Mermaid."""
