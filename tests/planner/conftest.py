@@ -10,7 +10,7 @@ import pytest
 from provisioner.aws.session import Aws, OfflineAws
 from provisioner.engine.context import Owner
 from provisioner.engine.operations import recorded
-from provisioner.engine.plan import diff
+from provisioner.engine.plan import Planner, diff
 from provisioner.services import default_registry
 from provisioner.services.base import Observed
 from provisioner.spec.model import load_spec
@@ -43,11 +43,8 @@ class FakeState:
 
     def desired(self, address) -> dict:
         node = self.node(address)
-        reconciler = self.registry[node.kind]
-        desired = reconciler.desired(node, self.ctx)
-        if reconciler.tag_api is not None:
-            desired = {**desired, "tags": reconciler.desired_tags(node, self.ctx)}
-        return reconciler.normalize(self.ctx.resolve(desired))
+        desired = Planner(self.ctx).desired_of(node)
+        return self.registry[node.kind].normalize(self.ctx.resolve(desired))
 
     def creates(self, address) -> list:
         node = self.node(address)
