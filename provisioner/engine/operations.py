@@ -75,16 +75,19 @@ def run(operations, perform) -> Any:
 class Performer:
     """Performs operations for one resource against AWS."""
 
-    def __init__(self, ctx, address: str, missing: tuple = ()):
+    def __init__(self, ctx, address: str, missing: tuple = (), nested: bool = False):
         self.ctx = ctx
         self.address = address
         self.missing = missing
+        self.nested = nested   # inside a branch of Together: a Together there runs its branches in turn
 
     def __call__(self, operation):
         if isinstance(operation, Together):
-            branches = {i: (lambda branch=branch: run_branch(branch, Performer(self.ctx, self.address, self.missing)))
-                        for i, branch in enumerate(operation.branches)}
-            done = self.ctx.concurrently(branches)
+            inner = Performer(self.ctx, self.address, self.missing, nested=True)
+            if self.nested:   # the branches' pool is not waited on from inside itself
+                return [run_branch(branch, inner) for branch in operation.branches]
+            done = self.ctx.concurrently({i: (lambda branch=branch: run_branch(branch, inner))
+                                          for i, branch in enumerate(operation.branches)})
             return [done[i] for i in range(len(operation.branches))]
         client = self.ctx.client(operation.service)
         if isinstance(operation, Wait):
