@@ -8,7 +8,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.engine.context import PROTECTED
+from provisioner.engine.ownership import PROTECTED
 from provisioner.errors import AwsCallError, OwnershipConflict
 from provisioner.services.base import NOT_RETURNED, Observed, OwnedResource
 from provisioner.spec.graph import topological_order

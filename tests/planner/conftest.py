@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from provisioner.aws.session import Aws, OfflineAws
-from provisioner.engine.context import Owner
 from provisioner.engine.operations import recorded
+from provisioner.engine.ownership import Owner
 from provisioner.engine.plan import Planner, diff
 from provisioner.services import default_registry
 from provisioner.services.base import Observed
