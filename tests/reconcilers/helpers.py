@@ -92,7 +92,10 @@ def stubbed_node(spec_path: Path, address: str, service: str) -> Iterator[tuple]
         ctx.set_outputs(each, registry[other.kind].predicted_outputs(other, ctx))
     node = spec.nodes[address]
     reconciler = registry[node.kind]
-    desired = reconciler.normalize(ctx.resolve(reconciler.desired(node, ctx)))
+    desired = reconciler.desired(node, ctx)
+    if reconciler.tag_api is not None:   # as the planner adds them
+        desired = {**desired, "tags": reconciler.desired_tags(node, ctx)}
+    desired = reconciler.normalize(ctx.resolve(desired))
     stub = Stubber(ctx.client(service))
     stub.activate()
     try:
