@@ -40,9 +40,9 @@ def code_folder(spec, code: str) -> Path | None:
     return None
 
 
-def folder_package(node, spec, path: str | None, architecture: str, runtime: str, prefix: str = "") -> Package:
-    """The package of the node's code folder; PackagingError when the folder is not there."""
-    folder = code_folder(spec, path) if path else None
+def folder_package(node, folder: Path | None, path: str | None, architecture: str, runtime: str,
+                   prefix: str = "") -> Package:
+    """The package of the node's code folder (found at path); PackagingError when it is not there."""
     if folder is None:
         raise PackagingError(f"{node.address}: code folder '{path}' not found")
     return build_package(folder, architecture, runtime, prefix=prefix)
@@ -85,7 +85,9 @@ def artifacts_bucket(node, spec) -> list:
 
 def function_package(node, spec) -> Package:
     props = node.props
-    return folder_package(node, spec, props["code"]["path"], props["architecture"], props["runtime"])
+    path = props["code"]["path"]
+    return folder_package(node, code_folder(spec, path) if path else None, path, props["architecture"],
+                          props["runtime"])
 
 
 def shared_package(node, ctx) -> Package:

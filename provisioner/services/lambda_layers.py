@@ -58,7 +58,7 @@ class LambdaLayers(Reconciler):
         folder = code_folder(spec, node.props["code"])
         python = all(runtime.startswith("python") for runtime in node.props["runtimes"])
         prefix = "python/" if python and folder is not None and not (folder / "python").is_dir() else ""
-        return folder_package(node, spec, node.props["code"], node.props["architectures"][0],
+        return folder_package(node, folder, node.props["code"], node.props["architectures"][0],
                               node.props["runtimes"][0], prefix=prefix)
 
     def desired(self, node, ctx):
