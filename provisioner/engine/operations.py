@@ -15,7 +15,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws.errors import missing_is_done
+from provisioner.aws.errors import CALL_ERRORS, missing_is_done
 from provisioner.aws.retries import transient_retry, waiter_config
 
 
@@ -61,13 +61,19 @@ class Together:
 
 def run(operations, perform) -> Any:
     """Drive what create/update/delete returned: a generator of operations (its return value is the
-    result), or a plain value (a reconciler that needed no call)."""
+    result), or a plain value (a reconciler that needed no call). A call's error is raised at its yield,
+    where the reconciler may handle it (an API an emulator lacks)."""
     if not inspect.isgenerator(operations):
         return operations
     try:
         operation = next(operations)
         while True:
-            operation = operations.send(perform(operation))
+            try:
+                answer = perform(operation)
+            except CALL_ERRORS as error:
+                operation = operations.throw(error)
+            else:
+                operation = operations.send(answer)
     except StopIteration as stop:
         return stop.value
 
