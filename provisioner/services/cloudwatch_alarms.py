@@ -93,9 +93,6 @@ class Alarms(Reconciler):
                 elif "period" in query:
                     yield ("metrics", query_id, "period"), query["period"]
 
-    def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": self.arn(node.physical_name, ctx)}
-
     def arn(self, name, ctx):
         return ctx.aws.arn("cloudwatch", f"alarm:{name}")
 

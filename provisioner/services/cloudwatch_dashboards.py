@@ -116,9 +116,6 @@ class Dashboards(Reconciler):
                    for index, field in enumerate(node.ignore_changes) if field.split(".", 1)[0] == "widgets")
         return out
 
-    def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": self.arn(node.physical_name, ctx)}
-
     def arn(self, name, ctx):
         return ctx.aws.arn("cloudwatch", f"dashboard/{name}", region=False)
 

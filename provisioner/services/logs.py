@@ -37,9 +37,6 @@ class LogGroups(Reconciler):
                                       ctx.aws.arn("logs", "log-group:*")}},
         }]
 
-    def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": self.arn(node.physical_name, ctx)}
-
     def arn(self, name, ctx):
         return ctx.aws.arn("logs", f"log-group:{name}")
 

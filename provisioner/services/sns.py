@@ -12,6 +12,7 @@ from provisioner.services.base import (
     OwnedResource,
     Reconciler,
     TagApi,
+    fifo_physical_name,
     logical_sid,
     managed_key_refusal,
     service_sid,
@@ -45,10 +46,7 @@ class SnsTopics(Reconciler):
                (frozenset({"subscriptions"}), "_update_subscriptions"))
 
     def physical_name(self, node):
-        name = node.default_physical_name
-        if node.props.get("fifo") and not name.endswith(".fifo"):
-            name += ".fifo"
-        return name
+        return fifo_physical_name(node)
 
     def validate(self, node, spec):
         props, out = node.props, []
@@ -91,8 +89,8 @@ class SnsTopics(Reconciler):
             return "email", sub["email"]
         return sub["protocol"], sub["endpoint"]
 
-    def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": ctx.aws.arn("sns", node.physical_name)}
+    def arn(self, name, ctx):
+        return ctx.aws.arn("sns", name)
 
     # --- desired ---
     def desired(self, node, ctx):
@@ -138,7 +136,7 @@ class SnsTopics(Reconciler):
 
     # --- read ---
     def read(self, node, ctx):
-        arn = ctx.aws.arn("sns", node.physical_name)
+        arn = self.arn(node.physical_name, ctx)
         found = self.get(ctx, "get_topic_attributes", TopicArn=arn)
         if found is None:
             return None
