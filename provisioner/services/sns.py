@@ -186,21 +186,22 @@ class SnsTopics(Reconciler):
             attrs["ContentBasedDeduplication"] = str(desired["content_based_deduplication"]).lower()
         return attrs
 
-    def _subscribe(self, topic_arn, sub):
+    def _subscribe(self, topic_arn, sub) -> Call:
         attributes = {}
         if sub["raw_message_delivery"]:
             attributes["RawMessageDelivery"] = "true"
         if sub["filter_policy"]:
             attributes["FilterPolicy"] = json.dumps(sub["filter_policy"], sort_keys=True)
-        yield Call("sns", "subscribe", {"TopicArn": topic_arn, "Protocol": sub["protocol"], "Endpoint": sub["endpoint"],
-                                        "Attributes": attributes, "ReturnSubscriptionArn": True})
+        return Call("sns", "subscribe", {"TopicArn": topic_arn, "Protocol": sub["protocol"],
+                                         "Endpoint": sub["endpoint"], "Attributes": attributes,
+                                         "ReturnSubscriptionArn": True})
 
     def create(self, node, desired, ctx):
         arn = (yield Call("sns", "create_topic", {"Name": node.physical_name,
                                                   "Attributes": self._topic_attributes(desired),
                                                   "Tags": self.tag_api.format(desired["tags"])}))["TopicArn"]
         for sub in desired["_subscriptions"]:
-            yield from self._subscribe(arn, sub)
+            yield self._subscribe(arn, sub)
         return {"arn": arn}
 
     def _set_attributes(self, node, desired, actual, fields, ctx):
@@ -224,7 +225,7 @@ class SnsTopics(Reconciler):
         wanted = {_subscription_key(s["protocol"], s["endpoint"]): s for s in desired["_subscriptions"]}
         for key, sub in wanted.items():
             if key not in have:
-                yield from self._subscribe(topic_arn, sub)
+                yield self._subscribe(topic_arn, sub)
             elif have[key] != desired["subscriptions"][key]:
                 sub_arn = arns.get(key)
                 if sub_arn in PENDING or sub_arn is None:
