@@ -86,6 +86,12 @@ def managed_key_refusal(who: str, managed_key: str) -> str:
             "name a kms_key of the spec, whose policy gets the grant")
 
 
+def fifo_physical_name(node) -> str:
+    """The default name, with the .fifo ending AWS requires of a FIFO queue or topic."""
+    name = node.default_physical_name
+    return name + ".fifo" if node.props.get("fifo") and not name.endswith(".fifo") else name
+
+
 def logical_sid(address: str) -> str:
     return "".join(p.capitalize() for p in address.split(".", 1)[1].replace("_", "-").split("-"))
 
@@ -253,7 +259,12 @@ class Reconciler:
     # --- AWS time ---
     def predicted_outputs(self, node, ctx) -> dict:
         """Outputs computable before the resource exists (ARNs built from names)."""
-        return {"name": node.physical_name}
+        arn = self.arn(node.physical_name, ctx)
+        return {"name": node.physical_name} if arn is None else {"name": node.physical_name, "arn": arn}
+
+    def arn(self, name: str, ctx) -> str | None:
+        """The ARN of the resource of that name, for kinds where the name alone decides it."""
+        return None
 
     def desired(self, node, ctx) -> dict:
         raise NotImplementedError
