@@ -61,13 +61,19 @@ class Together:
 
 def run(operations, perform) -> Any:
     """Drive what create/update/delete returned: a generator of operations (its return value is the
-    result), or a plain value (a reconciler that needed no call)."""
+    result), or a plain value (a reconciler that needed no call). A call's error is raised in the
+    generator, at the yield."""
     if not inspect.isgenerator(operations):
         return operations
     try:
         operation = next(operations)
         while True:
-            operation = operations.send(perform(operation))
+            try:
+                answer = perform(operation)
+            except Exception as error:   # raised where the call was yielded: a reconciler may handle it
+                operation = operations.throw(error)
+            else:
+                operation = operations.send(answer)
     except StopIteration as stop:
         return stop.value
 
