@@ -190,7 +190,7 @@ def listed(call: Call, items, next_token, token_param: str):
 def changed_leaves(desired: dict, actual: dict) -> dict:
     """dotted path -> desired value of each leaf where actual differs (ABSENT: a key only actual has),
     by the engine's diff: for writes that patch single fields."""
-    from provisioner.engine.plan import diff   # the engine imports the services
+    from provisioner.engine.plan import diff  # the engine imports the services
     out: dict = {}
 
     def leaves(path: str, value) -> None:
