@@ -152,8 +152,8 @@ class CloudFrontDistributions(Reconciler):
         client = ctx.client("cloudfront")
         summaries = [item for page in client.get_paginator("list_distributions").paginate()
                      for item in page["DistributionList"].get("Items") or []]
-        with concurrent.futures.ThreadPoolExecutor(ctx.options.read_parallelism) as pool:
-            found = list(pool.map(lambda summary: self.read_tags(ctx, summary["ARN"]), summaries))  # none listed
+        with concurrent.futures.ThreadPoolExecutor(ctx.options.read_parallelism) as pool:   # no tags listed
+            found = list(pool.map(lambda summary: self.read_tags(ctx, summary["ARN"]), summaries))
         return [(summary, tags) for summary, tags in zip(summaries, found, strict=True)
                 if ctx.owner.owns(tags)]
 
