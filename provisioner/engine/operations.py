@@ -15,7 +15,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws.errors import missing_is_done
+from provisioner.aws.errors import CALL_ERRORS, missing_is_done
 from provisioner.aws.retries import transient_retry, waiter_config
 
 
@@ -61,8 +61,8 @@ class Together:
 
 def run(operations, perform) -> Any:
     """Drive what create/update/delete returned: a generator of operations (its return value is the
-    result), or a plain value (a reconciler that needed no call). A call's error is raised in the
-    generator, at the yield."""
+    result), or a plain value (a reconciler that needed no call). A call's error is raised at its yield,
+    where the reconciler may handle it (an API an emulator lacks)."""
     if not inspect.isgenerator(operations):
         return operations
     try:
@@ -70,7 +70,7 @@ def run(operations, perform) -> Any:
         while True:
             try:
                 answer = perform(operation)
-            except Exception as error:   # raised where the call was yielded: a reconciler may handle it
+            except CALL_ERRORS as error:
                 operation = operations.throw(error)
             else:
                 operation = operations.send(answer)
