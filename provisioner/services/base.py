@@ -180,6 +180,37 @@ def operations(value):
     return value
 
 
+def listed(call: Call, items, next_token, token_param: str):
+    """yield from: every item of a paged listing a write needs, each page a call; items(page) and
+    next_token(page) read a page (a listing only shown, not performed, stops at its first page)."""
+    found = []
+    while True:
+        page = yield call
+        found.extend(items(page))
+        token = next_token(page)
+        if not isinstance(token, str) or not token:
+            return found
+        call = Call(call.service, call.method, {**call.params, token_param: token}, call.purpose)
+
+
+def changed_leaves(desired: dict, actual: dict) -> dict:
+    """dotted path -> desired value of each leaf where actual differs (ABSENT: a key only actual has),
+    by the engine's diff: for writes that patch single fields."""
+    from provisioner.engine.plan import diff  # the engine imports the services
+    out: dict = {}
+
+    def leaves(path: str, value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                leaves(f"{path}.{key}", item)
+        else:
+            out[path] = value
+
+    for change in diff(desired, actual or {}):
+        leaves(change.path, change.after)
+    return out
+
+
 class UnwrittenField(Exception):
     """A compared field changed that no declared update writes: a reconciler's table is incomplete."""
 

@@ -11,7 +11,14 @@ from provisioner.engine.plan import ABSENT
 from provisioner.errors import OwnershipConflict, SpecError
 from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
-from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
+from tests.reconcilers.helpers import (
+    assert_diff,
+    assert_repaired,
+    diffs_by_path,
+    only_change,
+    performed,
+    run_quartet,
+)
 
 ACCOUNT = "123456789012"
 DIST = "cloudfront_distributions.content-cdn"
@@ -310,9 +317,10 @@ def test_a_retried_create_finds_the_distribution_it_made(applied, aws):
     spec, ctx = applied._context()
     applied.factory.planner(ctx).plan(spec)
     node, reconciler = spec.nodes[DIST], ctx.registry["cloudfront_distributions"]
-    desired = reconciler.normalize(ctx.resolve(reconciler.desired(node, ctx)))
+    desired = reconciler.normalize(ctx.resolve({**reconciler.desired(node, ctx),
+                                                "tags": reconciler.desired_tags(node, ctx)}))
 
-    outputs = reconciler.create(node, desired, ctx)
+    outputs = performed(reconciler.create(node, desired, ctx), ctx, DIST, reconciler.missing)
     assert outputs["id"] == first["Id"]
     assert [d["Id"] for d in distributions(aws)] == [first["Id"]]
 
