@@ -35,6 +35,7 @@ def _codes(*codes: str) -> tuple:
 
 DYNAMODB_BUSY = _codes("ResourceInUseException", "LimitExceededException")   # table or index still changing
 EC2_NEW_ID = _codes("InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound")
+S3_CONFLICT = _codes("OperationAborted")   # calls racing on one bucket
 # a role (or its policy) created seconds ago is not yet usable by Step Functions; a missing trust or
 # permission says the same, hence the bound
 STATES_ROLE_NOT_READY = (("AccessDeniedException", "authorized to assume the provided role"),
@@ -51,9 +52,11 @@ TRANSIENT = {
                                                          "the role's access to the source"),
     ("s3", "put_object"): Transient(_codes("NoSuchBucket"), 60),
     # "A conflicting conditional operation is currently in progress"
-    ("s3", "*"): Transient(_codes("OperationAborted"), 60),
-    ("s3", "put_bucket_notification_configuration"): Transient((("InvalidArgument", "Unable to validate"),), 60,
-                                                               "destination permissions"),
+    ("s3", "*"): Transient(S3_CONFLICT, 60),
+    # S3 validates each destination: a queue or topic policy or a function permission just written may not
+    # be in force yet
+    ("s3", "put_bucket_notification_configuration"): Transient(
+        (("InvalidArgument", "Unable to validate"), *S3_CONFLICT), 60, "destination permissions"),
     ("secretsmanager", "create_secret"): Transient((("InvalidRequestException", "scheduled for deletion"),), 60),
     ("stepfunctions", "create_state_machine"): Transient(
         STATES_ROLE_NOT_READY + _codes("StateMachineDeleting"), 120, "the new role"),

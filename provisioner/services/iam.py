@@ -9,7 +9,8 @@ import urllib.parse
 
 import botocore.exceptions
 
-from provisioner.aws.errors import error_code, is_not_found, unless_missing
+from provisioner.aws.errors import error_code, is_not_found
+from provisioner.engine.operations import Call, Together
 from provisioner.policy.canonical import canonical_policy, policy_json
 from provisioner.policy.grants import (
     ACCESS_LEVELS,
@@ -23,13 +24,11 @@ from provisioner.services.base import (
     NameRule,
     Observed,
     Reconciler,
-    retag,
+    TagApi,
     tags_from_list,
-    tags_to_list,
 )
 from provisioner.spec.refs import find_refs
 
-NOT_FOUND = ("NoSuchEntity",)
 GRANTS_POLICY = "grants"
 
 
@@ -56,6 +55,13 @@ class IamRoles(Reconciler):
     immutable = frozenset({"path"})
     derived_fields = frozenset({"trust_policy", "inline_policies"})
     rank = 12
+    missing = ("NoSuchEntity",)
+    tag_api = TagApi("iam", "RoleName", "name", tag="tag_role", untag="untag_role", list="list_role_tags")
+    updates = ((frozenset({"trust_policy"}), "_update_trust_policy"),
+               (frozenset({"description", "max_session_duration"}), "_update_role"),
+               (frozenset({"permissions_boundary"}), "_update_permissions_boundary"),
+               (frozenset({"inline_policies"}), "_update_inline_policies"),
+               (frozenset({"managed_policies"}), "_update_managed_policies"))
 
     def validate(self, node, spec):
         props, out = node.props, []
@@ -127,7 +133,6 @@ class IamRoles(Reconciler):
             "trust_policy": None,
             "inline_policies": {},
             "managed_policies": sorted(props["managed_policies"]),
-            "tags": ctx.tags_for(node),
             "_trust_document": strip_lint_keys(trust),
             "_inline_documents": inline,
         }
@@ -139,7 +144,7 @@ class IamRoles(Reconciler):
 
     # --- read ---
     def read(self, node, ctx):
-        role = _account_role(ctx, node.physical_name)
+        role = self._account_role(ctx, node.physical_name)
         if role is None:
             return None
         tags = tags_from_list(role.get("Tags"))
@@ -158,79 +163,114 @@ class IamRoles(Reconciler):
 
     # --- write ---
     def create(self, node, desired, ctx):
-        client = ctx.client("iam")
         name = node.physical_name
         request = {"RoleName": name, "Path": desired["path"], "Description": desired["description"],
                    "AssumeRolePolicyDocument": policy_json(desired["_trust_document"]),
-                   "MaxSessionDuration": desired["max_session_duration"], "Tags": tags_to_list(desired["tags"])}
+                   "MaxSessionDuration": desired["max_session_duration"],
+                   "Tags": self.tag_api.format(desired["tags"])}
         if desired["permissions_boundary"]:
             request["PermissionsBoundary"] = desired["permissions_boundary"]
-        role = client.create_role(**request)["Role"]
-        ctx.concurrently({   # independent of each other; IAM's write cap (aws.WRITE_CAPS) still holds
-            **{("inline", policy_name): lambda policy_name=policy_name, document=document: client.put_role_policy(
-                RoleName=name, PolicyName=policy_name, PolicyDocument=policy_json(document))
-               for policy_name, document in sorted(desired["_inline_documents"].items())},
-            **{("managed", arn): lambda arn=arn: client.attach_role_policy(RoleName=name, PolicyArn=arn)
-               for arn in desired["managed_policies"]},
-        })
+        role = (yield Call("iam", "create_role", request))["Role"]
+        # independent of each other; IAM's write cap (aws.WRITE_CAPS) still holds
+        yield Together((*(_put_policy(name, policy_name, document)
+                          for policy_name, document in sorted(desired["_inline_documents"].items())),
+                        *(Call("iam", "attach_role_policy", {"RoleName": name, "PolicyArn": arn})
+                          for arn in desired["managed_policies"])))
         return {"arn": role["Arn"], "id": role["RoleId"]}
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("iam")
+    def _update_trust_policy(self, node, desired, actual, fields, ctx):
+        yield Call("iam", "update_assume_role_policy", {"RoleName": node.physical_name,
+                                                        "PolicyDocument": policy_json(desired["_trust_document"])})
+
+    def _update_role(self, node, desired, actual, fields, ctx):
+        yield Call("iam", "update_role", {"RoleName": node.physical_name, "Description": desired["description"],
+                                          "MaxSessionDuration": desired["max_session_duration"]})
+
+    def _update_permissions_boundary(self, node, desired, actual, fields, ctx):
         name = node.physical_name
-        have = actual.props
-        fields = {d.field for d in diffs}
-        if "trust_policy" in fields:
-            client.update_assume_role_policy(RoleName=name, PolicyDocument=policy_json(desired["_trust_document"]))
-        if fields & {"description", "max_session_duration"}:
-            client.update_role(RoleName=name, Description=desired["description"],
-                               MaxSessionDuration=desired["max_session_duration"])
-        if "permissions_boundary" in fields:
-            if desired["permissions_boundary"]:
-                client.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=desired["permissions_boundary"])
-            else:
-                client.delete_role_permissions_boundary(RoleName=name)
-        if "inline_policies" in fields:
-            for policy_name, document in sorted(desired["_inline_documents"].items()):
-                if have["inline_policies"].get(policy_name) != desired["inline_policies"][policy_name]:
-                    client.put_role_policy(RoleName=name, PolicyName=policy_name,
-                                           PolicyDocument=policy_json(document))
-            for policy_name in sorted(set(have["inline_policies"]) - set(desired["inline_policies"])):
-                client.delete_role_policy(RoleName=name, PolicyName=policy_name)
-        if "managed_policies" in fields:
-            for arn in sorted(set(desired["managed_policies"]) - set(have["managed_policies"])):
-                client.attach_role_policy(RoleName=name, PolicyArn=arn)
-            for arn in sorted(set(have["managed_policies"]) - set(desired["managed_policies"])):
-                client.detach_role_policy(RoleName=name, PolicyArn=arn)
-        if "tags" in fields:
-            retag(desired["tags"], have["tags"], lambda keys: client.untag_role(RoleName=name, TagKeys=keys),
-                  lambda tags: client.tag_role(RoleName=name, Tags=tags_to_list(tags)))
-        return {}
+        if desired["permissions_boundary"]:
+            yield Call("iam", "put_role_permissions_boundary",
+                       {"RoleName": name, "PermissionsBoundary": desired["permissions_boundary"]})
+        else:
+            yield Call("iam", "delete_role_permissions_boundary", {"RoleName": name})
+
+    def _update_inline_policies(self, node, desired, actual, fields, ctx):
+        name, have = node.physical_name, actual.props["inline_policies"]
+        for policy_name, document in sorted(desired["_inline_documents"].items()):
+            if have.get(policy_name) != desired["inline_policies"][policy_name]:
+                yield _put_policy(name, policy_name, document)
+        for policy_name in sorted(set(have) - set(desired["inline_policies"])):
+            yield Call("iam", "delete_role_policy", {"RoleName": name, "PolicyName": policy_name})
+
+    def _update_managed_policies(self, node, desired, actual, fields, ctx):
+        name, have = node.physical_name, set(actual.props["managed_policies"])
+        for arn in sorted(set(desired["managed_policies"]) - have):
+            yield Call("iam", "attach_role_policy", {"RoleName": name, "PolicyArn": arn})
+        for arn in sorted(have - set(desired["managed_policies"])):
+            yield Call("iam", "detach_role_policy", {"RoleName": name, "PolicyArn": arn})
 
     # --- delete / discover ---
     def delete(self, resource, ctx):
-        client = ctx.client("iam")
         name = resource.physical_id
-        role = _account_role(ctx, name) or _fetch_role(ctx, client, name)   # made after this run listed roles
+        role = self._account_role(ctx, name) or self._fetch_role(ctx, name)   # made after this run listed roles
         if role is None:
             return
         try:
-            _delete_role(ctx, client, role)
+            yield from _delete_role(role)
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "DeleteConflict":
                 raise
-            role = _fetch_role(ctx, client, name)   # attached to since this run listed it: look again
+            role = self._fetch_role(ctx, name)   # attached to since this run listed it: look again
             if role is not None:
-                _delete_role(ctx, client, role)
+                yield from _delete_role(role)
 
     def discover(self, ctx):
         """Roles whose name carries the project prefix (or that the spec names), checked by their tags,
         which the run's account-wide role listing carries."""
         roles, in_one_listing_only = _account_roles(ctx)
         roles = {**roles, **{name: role for name in sorted(in_one_listing_only)
-                             if (role := _account_role(ctx, name)) is not None}}
+                             if (role := self._account_role(ctx, name)) is not None}}
         return self.owned_among(ctx, [(name, role["Arn"]) for name, role in roles.items()],
                                 lambda name, _: tags_from_list(roles[name].get("Tags")))
+
+    def _account_role(self, ctx, name: str) -> dict | None:
+        roles, in_one_listing_only = _account_roles(ctx)
+        if name in in_one_listing_only:
+            return self._fetch_role(ctx, name)
+        return roles.get(name)
+
+    def _fetch_role(self, ctx, name: str) -> dict | None:
+        """One role in the shape of the account listing (a RoleDetail plus ListRoles' fields), read by name."""
+        client = ctx.client("iam")
+
+        def listed(operation, key):
+            return [item for page in client.get_paginator(operation).paginate(RoleName=name) for item in page[key]]
+
+        existing = self.get(ctx, "get_role", RoleName=name)
+        if existing is None:
+            return None
+        try:
+            found = ctx.concurrently({
+                "inline": lambda: listed("list_role_policies", "PolicyNames"),
+                "managed": lambda: listed("list_attached_role_policies", "AttachedPolicies"),
+                "profiles": lambda: listed("list_instance_profiles_for_role", "InstanceProfiles"),
+            })
+            documents = ctx.concurrently({
+                policy_name: lambda policy_name=policy_name: client.get_role_policy(
+                    RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+                for policy_name in found["inline"]})
+        except botocore.exceptions.ClientError as exc:
+            if is_not_found(exc, *self.missing):   # deleted meanwhile
+                return None
+            raise
+        return {**existing["Role"],
+                "RolePolicyList": [{"PolicyName": n, "PolicyDocument": d} for n, d in documents.items()],
+                "AttachedManagedPolicies": found["managed"], "InstanceProfileList": found["profiles"]}
+
+
+def _put_policy(role_name: str, policy_name: str, document: dict) -> Call:
+    return Call("iam", "put_role_policy", {"RoleName": role_name, "PolicyName": policy_name,
+                                           "PolicyDocument": policy_json(document)})
 
 
 def _account_roles(ctx) -> tuple[dict, set]:
@@ -239,7 +279,7 @@ def _account_roles(ctx) -> tuple[dict, set]:
     instance profiles; ListRoles adds the description and session duration it leaves out. Two paginated
     passes (1,000 roles a page) instead of 3 + one per inline policy calls for every role read, and no
     ListRoleTags per candidate in discovery. A role in only one of the two listings (created or deleted
-    between them) is left out here and fetched on its own by _account_role."""
+    between them) is left out here and fetched on its own by IamRoles._account_role."""
     def load():
         client = ctx.client("iam")
 
@@ -256,55 +296,18 @@ def _account_roles(ctx) -> tuple[dict, set]:
     return ctx.memo("iam_roles", load)
 
 
-def _account_role(ctx, name: str) -> dict | None:
-    roles, in_one_listing_only = _account_roles(ctx)
-    if name in in_one_listing_only:
-        return _fetch_role(ctx, ctx.client("iam"), name)
-    return roles.get(name)
-
-
-def _fetch_role(ctx, client, name: str) -> dict | None:
-    """One role in the shape of the account listing (a RoleDetail plus ListRoles' fields), read by name."""
-    def listed(operation, key):
-        return [item for page in client.get_paginator(operation).paginate(RoleName=name) for item in page[key]]
-
-    existing = unless_missing(client.get_role, *NOT_FOUND, RoleName=name)
-    if existing is None:
-        return None
-    try:
-        found = ctx.concurrently({
-            "inline": lambda: listed("list_role_policies", "PolicyNames"),
-            "managed": lambda: listed("list_attached_role_policies", "AttachedPolicies"),
-            "profiles": lambda: listed("list_instance_profiles_for_role", "InstanceProfiles"),
-        })
-        documents = ctx.concurrently({
-            policy_name: lambda policy_name=policy_name: client.get_role_policy(
-                RoleName=name, PolicyName=policy_name)["PolicyDocument"]
-            for policy_name in found["inline"]})
-    except botocore.exceptions.ClientError as exc:
-        if is_not_found(exc, *NOT_FOUND):   # deleted meanwhile
-            return None
-        raise
-    return {**existing["Role"],
-            "RolePolicyList": [{"PolicyName": n, "PolicyDocument": d} for n, d in documents.items()],
-            "AttachedManagedPolicies": found["managed"], "InstanceProfileList": found["profiles"]}
-
-
-def _delete_role(ctx, client, role: dict) -> None:
+def _delete_role(role: dict):
     """Take off what IAM wants gone before DeleteRole, then delete it; anything already gone is fine."""
     name = role["RoleName"]
-    ctx.concurrently({   # independent of each other; IAM's write cap (aws.WRITE_CAPS) still holds
-        **{("inline", p["PolicyName"]): lambda p=p: unless_missing(
-            client.delete_role_policy, *NOT_FOUND, RoleName=name, PolicyName=p["PolicyName"])
-           for p in role["RolePolicyList"]},
-        **{("managed", p["PolicyArn"]): lambda p=p: unless_missing(
-            client.detach_role_policy, *NOT_FOUND, RoleName=name, PolicyArn=p["PolicyArn"])
-           for p in role["AttachedManagedPolicies"]},
-        **{("profile", p["InstanceProfileName"]): lambda p=p: unless_missing(
-            client.remove_role_from_instance_profile, *NOT_FOUND,
-            InstanceProfileName=p["InstanceProfileName"], RoleName=name)
-           for p in role.get("InstanceProfileList", [])},
-    })
+    yield Together((   # independent of each other; IAM's write cap (aws.WRITE_CAPS) still holds
+        *(Call("iam", "delete_role_policy", {"RoleName": name, "PolicyName": p["PolicyName"]}, missing_ok=True)
+          for p in role["RolePolicyList"]),
+        *(Call("iam", "detach_role_policy", {"RoleName": name, "PolicyArn": p["PolicyArn"]}, missing_ok=True)
+          for p in role["AttachedManagedPolicies"]),
+        *(Call("iam", "remove_role_from_instance_profile",
+               {"InstanceProfileName": p["InstanceProfileName"], "RoleName": name}, missing_ok=True)
+          for p in role.get("InstanceProfileList", [])),
+    ))
     if role.get("PermissionsBoundary"):
-        unless_missing(client.delete_role_permissions_boundary, *NOT_FOUND, RoleName=name)
-    unless_missing(client.delete_role, *NOT_FOUND, RoleName=name)
+        yield Call("iam", "delete_role_permissions_boundary", {"RoleName": name}, missing_ok=True)
+    yield Call("iam", "delete_role", {"RoleName": name}, missing_ok=True)

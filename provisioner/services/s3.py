@@ -1,40 +1,36 @@
-"""S3 buckets: versioning, encryption, public access block, lifecycle, policy, CORS, notifications, tags.
+"""S3 buckets: versioning, encryption, public access block, lifecycle, policy, CORS, notifications, tags
+(each setting's calls are in s3_settings).
 
 Destroy removes the notification configuration (emptying must not send events) and the bucket
-policy (a deny-insecure-transport statement would otherwise lock an emulator out of the objects), empties every object version and delete marker in batches of
-1000, then deletes the bucket.
+policy (a deny-insecure-transport statement would otherwise lock an emulator out of the objects),
+empties every object version and delete marker in batches of 1000, then deletes the bucket.
 """
 from __future__ import annotations
 
+import functools
+
 import botocore.exceptions
 
-from provisioner.aws.errors import is_not_found, missing_is_done, unless_missing
-from provisioner.aws.retries import eventually
+from provisioner.aws.errors import is_not_found
+from provisioner.engine.operations import Call, Together
 from provisioner.errors import ProvisionerError
-from provisioner.policy.canonical import canonical_policy, policy_json
+from provisioner.services import s3_settings as settings
 from provisioner.services.base import (
-    NOT_RETURNED,
     Delivery,
     NameRule,
     Observed,
     OwnedResource,
     Reconciler,
+    TagApi,
+    changed_fields,
     logical_sid,
     managed_key_refusal,
     service_key_statement,
     service_sid,
-    tags_from_list,
-    tags_to_list,
 )
 from provisioner.services.iam import strip_lint_keys
+from provisioner.services.s3_settings import TARGET_KINDS
 from provisioner.spec.refs import Ref, Template
-
-NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
-CONCURRENT_UPDATE = ("OperationAborted",)   # "A conflicting conditional operation is currently in progress"
-TARGET_KINDS = {"sqs_queue": ("sqs_queues", "QueueConfigurations", "QueueArn"),
-                "sns_topic": ("sns_topics", "TopicConfigurations", "TopicArn"),
-                "function": ("lambda_functions", "LambdaFunctionConfigurations", "LambdaFunctionArn")}
-
 
 # S3 server access logs and load balancer access logs support no SSE-KMS destination
 SSE_S3_ONLY_DELIVERY = {"logging.s3.amazonaws.com", "logdelivery.elasticloadbalancing.amazonaws.com"}
@@ -53,6 +49,13 @@ class S3Buckets(Reconciler):
     opt_outs = ((("versioning",), False, "overwritten and deleted objects cannot be recovered (FSBP S3.14)"),
                 (("deny_insecure_transport",), False, "requests without TLS are allowed (FSBP S3.5)"),
                 (("encryption", "sse"), "s3", "objects are encrypted with S3 managed keys, not KMS (FSBP S3.17)"))
+    # the bucket, then the settings a bucket may lack
+    missing = ("NoSuchBucket", "404", "NotFound", "ServerSideEncryptionConfigurationNotFoundError",
+               "NoSuchPublicAccessBlockConfiguration", "NoSuchLifecycleConfiguration", "NoSuchBucketPolicy",
+               "NoSuchCORSConfiguration")
+    tag_api = TagApi("s3", "Bucket", "name", tag="put_bucket_tagging", list="get_bucket_tagging",
+                     tags_param="Tagging", listed="TagSet", wrapper="TagSet", replaces=True)
+    updates = ((frozenset(settings.WRITES), "_write_settings"),)
 
     def physical_name(self, node):
         """Bucket names are global: the default carries the account id, bound when a run starts."""
@@ -130,36 +133,13 @@ class S3Buckets(Reconciler):
             "encryption": {"algorithm": "aws:kms" if kms else "AES256", "kms_key": encryption.get("kms_key"),
                            "bucket_key": encryption["bucket_key"] if kms else False},
             "public_access_block": dict(props["public_access_block"]),
-            "lifecycle": {rule["id"]: self._rule(rule) for rule in props["lifecycle"]},
+            "lifecycle": {rule["id"]: settings.lifecycle_rule(rule) for rule in props["lifecycle"]},
             "policy": None,
-            "cors": [self._cors(rule) for rule in props["cors"]],
+            "cors": [settings.cors_rule(rule) for rule in props["cors"]],
             "notifications": {},
-            "tags": ctx.tags_for(node),
             "_policy_document": self._policy(node, ctx),
             "_notifications": self._notifications(node),
         }
-
-    def _rule(self, rule):
-        return {
-            "enabled": rule["enabled"],
-            "prefix": rule.get("prefix", ""),
-            "tags": dict(sorted(rule.get("tags", {}).items())),
-            "expire_days": rule.get("expire_days"),
-            "noncurrent_expire_days": rule.get("noncurrent_expire_days"),
-            "noncurrent_newer_versions": rule.get("noncurrent_newer_versions"),
-            "abort_multipart_days": rule.get("abort_multipart_days"),
-            "transitions": [{"days": t["days"], "storage_class": t["storage_class"]}
-                            for t in sorted(rule.get("transitions", []), key=lambda t: t["days"])],
-            "noncurrent_transitions": [{"days": t["days"], "storage_class": t["storage_class"]}
-                                       for t in sorted(rule.get("noncurrent_transitions", []),
-                                                       key=lambda t: t["days"])],
-        }
-
-    def _cors(self, rule):
-        return {"allowed_origins": sorted(rule["allowed_origins"]), "allowed_methods": sorted(rule["allowed_methods"]),
-                "allowed_headers": sorted(rule.get("allowed_headers", [])),
-                "expose_headers": sorted(rule.get("expose_headers", [])),
-                "max_age_seconds": rule.get("max_age_seconds")}
 
     def _policy(self, node, ctx):
         props = node.props
@@ -210,13 +190,13 @@ class S3Buckets(Reconciler):
 
         def fetch_tags():   # also tells whether the bucket exists
             try:
-                return tags_from_list(client.get_bucket_tagging(Bucket=name).get("TagSet", []))
+                return self.tag_api.parse(client.get_bucket_tagging(Bucket=name))
             except botocore.exceptions.ClientError as exc:
-                if is_not_found(exc, *NO_BUCKET):
+                if is_not_found(exc, "NoSuchTagSet"):
+                    return {}
+                if is_not_found(exc, *self.missing):
                     return None
-                if not is_not_found(exc, "NoSuchTagSet"):
-                    raise
-                return {}
+                raise
 
         tags = ctx.tags_of(f"arn:{ctx.aws.partition}:s3:::{name}", fetch_tags)
         if tags is None:
@@ -224,90 +204,21 @@ class S3Buckets(Reconciler):
         found_tags = tags
         if not tags and ctx.intents and f"s3:{name}" in ctx.intents.pending("s3:"):
             found_tags = ctx.tags_for(node)   # created by a run of ours that was killed before tagging it
+        get = functools.partial(self.get, ctx)
         props = ctx.concurrently({
-            "versioning": lambda: client.get_bucket_versioning(Bucket=name).get("Status", "Suspended"),
-            "encryption": lambda: self._read_encryption(client, name),
-            "public_access_block": lambda: self._read_public_access_block(client, name),
-            "lifecycle": lambda: self._read_lifecycle(client, name, ctx),
-            "policy": lambda: self._read_policy(client, name),
-            "cors": lambda: self._read_cors(client, name),
-            "notifications": lambda: self._read_notifications(client, name),
+            "versioning": lambda: settings.read_versioning(get, name),
+            "encryption": lambda: settings.read_encryption(get, name),
+            "public_access_block": lambda: settings.read_public_access_block(get, name),
+            "lifecycle": lambda: settings.read_lifecycle(get, name, ctx.aws.emulated),
+            "policy": lambda: settings.read_policy(get, name),
+            "cors": lambda: settings.read_cors(get, name),
+            "notifications": lambda: settings.read_notifications(get, name),
         })
         props["tags"] = tags
         return Observed(props, self.predicted_outputs(node, ctx), found_tags)
 
-    def _read_encryption(self, client, name):
-        found = unless_missing(client.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError",
-                               Bucket=name)
-        if found is None:
-            return None
-        rules = found["ServerSideEncryptionConfiguration"]["Rules"]
-        default = rules[0].get("ApplyServerSideEncryptionByDefault", {})
-        kms = default.get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse")
-        return {"algorithm": default.get("SSEAlgorithm"), "kms_key": default.get("KMSMasterKeyID") if kms else None,
-                "bucket_key": bool(rules[0].get("BucketKeyEnabled")) if kms else False}
-
-    def _read_public_access_block(self, client, name):
-        found = unless_missing(client.get_public_access_block, "NoSuchPublicAccessBlockConfiguration",
-                               default={}, Bucket=name)
-        block = found.get("PublicAccessBlockConfiguration", {})
-        return {field: bool(block.get(key, False)) for field, key in PUBLIC_ACCESS_BLOCK.items()}
-
-    def _read_lifecycle(self, client, name, ctx):
-        rules = unless_missing(client.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration",
-                               default={}, Bucket=name).get("Rules", [])
-        out = {}
-        for rule in rules:
-            found = rule.get("Filter", {})
-            conditions = found.get("And", found)
-            tags = conditions.get("Tags", []) + ([conditions["Tag"]] if "Tag" in conditions else [])
-            noncurrent = rule.get("NoncurrentVersionExpiration", {})
-            newer = noncurrent.get("NewerNoncurrentVersions")
-            if newer is None and noncurrent and ctx.aws.emulated:
-                newer = NOT_RETURNED   # the emulator drops it (see the README)
-            out[rule.get("ID", "")] = {
-                "enabled": rule.get("Status") == "Enabled",
-                "prefix": conditions.get("Prefix", rule.get("Prefix", "")),
-                "tags": dict(sorted((t["Key"], t["Value"]) for t in tags)),
-                "expire_days": rule.get("Expiration", {}).get("Days"),
-                "noncurrent_expire_days": noncurrent.get("NoncurrentDays"),
-                "noncurrent_newer_versions": newer,
-                "abort_multipart_days": rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation"),
-                "transitions": sorted(({"days": t.get("Days"), "storage_class": t["StorageClass"]}
-                                       for t in rule.get("Transitions", [])), key=lambda t: t["days"] or 0),
-                "noncurrent_transitions": sorted(
-                    ({"days": t.get("NoncurrentDays"), "storage_class": t["StorageClass"]}
-                     for t in rule.get("NoncurrentVersionTransitions", [])), key=lambda t: t["days"] or 0),
-            }
-        return out
-
-    def _read_policy(self, client, name):
-        found = unless_missing(client.get_bucket_policy, "NoSuchBucketPolicy", default={}, Bucket=name)
-        return canonical_policy(found.get("Policy"))
-
-    def _read_cors(self, client, name):
-        rules = unless_missing(client.get_bucket_cors, "NoSuchCORSConfiguration", default={},
-                               Bucket=name).get("CORSRules", [])
-        return [{"allowed_origins": sorted(r.get("AllowedOrigins", [])),
-                 "allowed_methods": sorted(r.get("AllowedMethods", [])),
-                 "allowed_headers": sorted(r.get("AllowedHeaders", [])),
-                 "expose_headers": sorted(r.get("ExposeHeaders", [])),
-                 "max_age_seconds": r.get("MaxAgeSeconds")} for r in rules]
-
-    def _read_notifications(self, client, name):
-        config = client.get_bucket_notification_configuration(Bucket=name)
-        out = {}
-        for _, key, arn_key in TARGET_KINDS.values():
-            for item in config.get(key, []):
-                rules = {r["Name"].lower(): r["Value"]
-                         for r in item.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
-                out[item.get("Id", "")] = {"target": item[arn_key], "events": sorted(item["Events"]),
-                                           "prefix": rules.get("prefix", ""), "suffix": rules.get("suffix", "")}
-        return out
-
     # --- write ---
     def create(self, node, desired, ctx):
-        client = ctx.client("s3")
         name = node.physical_name
         request = {"Bucket": name, "ObjectOwnership": "BucketOwnerEnforced"}
         if ctx.region != "us-east-1":
@@ -316,113 +227,28 @@ class S3Buckets(Reconciler):
         # still finds it as ours (and a foreign bucket of that name is never taken for ours)
         if ctx.intents:
             ctx.intents.intend(f"s3:{name}")
-        client.create_bucket(**request)
-        client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_to_list(desired["tags"])})
+        yield Call("s3", "create_bucket", request)
+        yield Call("s3", "put_bucket_tagging", {"Bucket": name, "Tagging": self.tag_api.format(desired["tags"])})
         if ctx.intents:
             ctx.intents.fulfilled(f"s3:{name}")
-        actual = Observed({"tags": desired["tags"], "versioning": "Suspended", "lifecycle": {}, "cors": [],
-                           "notifications": {}, "policy": None, "encryption": None,
-                           "public_access_block": None}, {}, desired["tags"])
         # a new bucket has none of these: only what the spec sets is written
         wanted = {"public_access_block": desired["public_access_block"], "encryption": desired["encryption"],
                   "lifecycle": desired["lifecycle"], "cors": desired["cors"], "policy": desired["_policy_document"],
                   "notifications": desired["notifications"], "versioning": desired["versioning"] == "Enabled"}
-        fields = {field for field, value in wanted.items() if value}
-        self._apply(node, desired, actual, fields, ctx)
-        return {k: v for k, v in self.predicted_outputs(node, ctx).items()}
+        yield from self._write_settings(node, desired, None, {field for field, value in wanted.items() if value}, ctx)
+        return self.predicted_outputs(node, ctx)
 
     def update(self, node, desired, actual, diffs, ctx):
-        self._apply(node, desired, actual, {d.field for d in diffs}, ctx)
-        return {}
+        outputs = yield from super().update(node, desired, actual, diffs, ctx)
+        if ctx.intents and not actual.props["tags"] and "tags" in changed_fields(diffs):
+            ctx.intents.fulfilled(f"s3:{node.physical_name}")   # tagged at last, after a killed run (see create)
+        return outputs
 
-    def _apply(self, node, desired, actual, fields, ctx):
-        """Write the settings in fields, each with its own call, all at the same time: they are independent
-        sub-resources of the bucket. S3 may answer OperationAborted to calls that race on one bucket: retried."""
-        client = ctx.client("s3")
-        name = node.physical_name
-        writes = {}
-        if "public_access_block" in fields:
-            writes["public_access_block"] = lambda: client.put_public_access_block(
-                Bucket=name, PublicAccessBlockConfiguration={
-                    key: desired["public_access_block"][field] for field, key in PUBLIC_ACCESS_BLOCK.items()})
-        if "encryption" in fields:
-            encryption = desired["encryption"]
-            default = {"SSEAlgorithm": encryption["algorithm"]}
-            if encryption["kms_key"]:
-                default["KMSMasterKeyID"] = encryption["kms_key"]
-            writes["encryption"] = lambda: client.put_bucket_encryption(
-                Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
-                    "ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": encryption["bucket_key"]}]})
-        if "versioning" in fields:
-            writes["versioning"] = lambda: client.put_bucket_versioning(
-                Bucket=name, VersioningConfiguration={"Status": desired["versioning"]})
-        if "lifecycle" in fields:
-            writes["lifecycle"] = (lambda: client.put_bucket_lifecycle_configuration(
-                Bucket=name, LifecycleConfiguration={
-                    "Rules": [self._lifecycle_rule(i, r) for i, r in desired["lifecycle"].items()]})
-            ) if desired["lifecycle"] else (lambda: client.delete_bucket_lifecycle(Bucket=name))
-        if "cors" in fields:
-            writes["cors"] = (lambda: client.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
-                {k: v for k, v in {"AllowedOrigins": r["allowed_origins"], "AllowedMethods": r["allowed_methods"],
-                                   "AllowedHeaders": r["allowed_headers"], "ExposeHeaders": r["expose_headers"],
-                                   "MaxAgeSeconds": r["max_age_seconds"]}.items() if v not in (None, [])}
-                for r in desired["cors"]]})) if desired["cors"] else (lambda: client.delete_bucket_cors(Bucket=name))
-        if "policy" in fields:
-            writes["policy"] = (lambda: client.put_bucket_policy(
-                Bucket=name, Policy=policy_json(desired["_policy_document"]))
-            ) if desired["_policy_document"] else (lambda: client.delete_bucket_policy(Bucket=name))
-        if "notifications" in fields:
-            writes["notifications"] = lambda: self._put_notifications(client, name, desired, node, ctx)
-        if "tags" in fields and actual.props["tags"] != desired["tags"]:
-            def retag():
-                client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_to_list(desired["tags"])})
-                if ctx.intents and not actual.props["tags"]:
-                    ctx.intents.fulfilled(f"s3:{name}")
-            writes["tags"] = retag
-        ctx.concurrently({facet: eventually(CONCURRENT_UPDATE, timeout=60)(write) for facet, write in writes.items()})
-
-    def _lifecycle_rule(self, rule_id, rule):
-        conditions = {}
-        if rule["prefix"]:
-            conditions["Prefix"] = rule["prefix"]
-        tags = [{"Key": k, "Value": v} for k, v in rule["tags"].items()]
-        if len(conditions) + len(tags) > 1:
-            flt = {"And": {**conditions, **({"Tags": tags} if tags else {})}}
-        elif tags:
-            flt = {"Tag": tags[0]}
-        else:
-            flt = conditions
-        out = {"ID": rule_id, "Status": "Enabled" if rule["enabled"] else "Disabled", "Filter": flt}
-        if rule["expire_days"]:
-            out["Expiration"] = {"Days": rule["expire_days"]}
-        if rule["noncurrent_expire_days"]:
-            out["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule["noncurrent_expire_days"]}
-            if rule["noncurrent_newer_versions"]:
-                out["NoncurrentVersionExpiration"]["NewerNoncurrentVersions"] = rule["noncurrent_newer_versions"]
-        if rule["abort_multipart_days"]:
-            out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule["abort_multipart_days"]}
-        if rule["transitions"]:
-            out["Transitions"] = [{"Days": t["days"], "StorageClass": t["storage_class"]} for t in rule["transitions"]]
-        if rule["noncurrent_transitions"]:
-            out["NoncurrentVersionTransitions"] = [{"NoncurrentDays": t["days"], "StorageClass": t["storage_class"]}
-                                                   for t in rule["noncurrent_transitions"]]
-        return out
-
-    def _put_notifications(self, client, name, desired, node, ctx):
-        config = {}
-        for notification in desired["_notifications"]:
-            _, key, arn_key = TARGET_KINDS[notification["field"]]
-            item = {"Id": notification["id"], arn_key: notification["target"], "Events": notification["events"]}
-            rules = [{"Name": n, "Value": notification[n]} for n in ("prefix", "suffix") if notification[n]]
-            if rules:
-                item["Filter"] = {"Key": {"FilterRules": rules}}
-            config.setdefault(key, []).append(item)
-        # S3 validates each destination; a queue/topic policy or lambda permission just written may
-        # not have propagated yet.
-        put = eventually(("InvalidArgument",), timeout=60, message_contains="Unable to validate",
-                         on_wait=lambda m: ctx.progress(node.address, "waiting for destination permissions"))(
-            client.put_bucket_notification_configuration)
-        put(Bucket=name, NotificationConfiguration=config, SkipDestinationValidation=False)
+    def _write_settings(self, node, desired, actual, fields, ctx):
+        """Each setting with its own call, all at the same time: they are independent sub-resources of the
+        bucket (S3 may answer OperationAborted to calls that race on one bucket: retried)."""
+        yield Together(tuple(write(node.physical_name, desired)
+                             for field, write in settings.WRITES.items() if field in fields))
 
     # --- delete / discover ---
     def discover(self, ctx):
@@ -444,40 +270,45 @@ class S3Buckets(Reconciler):
         return OwnedResource.from_tags(self.kind, tags, arn.rsplit(":", 1)[-1], arn)
 
     def delete(self, resource, ctx):
-        client = ctx.client("s3")
         name = resource.physical_id
-        with missing_is_done(*NO_BUCKET):
-            # Emptying must not send ObjectRemoved events to targets that are being destroyed too, nor be
-            # refused by the bucket's policy: both go first; whether there is anything to empty is asked
-            # meanwhile, so an empty bucket takes two rounds of calls.
-            first = ctx.concurrently({
-                "notifications": lambda: client.put_bucket_notification_configuration(
-                    Bucket=name, NotificationConfiguration={}),
-                "policy": lambda: client.delete_bucket_policy(Bucket=name),
-                "objects": lambda: client.list_object_versions(Bucket=name, MaxKeys=1),
-            })
-            if first["objects"].get("Versions") or first["objects"].get("DeleteMarkers"):
-                self._empty(client, name)
-            client.delete_bucket(Bucket=name)
+        # Emptying must not send ObjectRemoved events to targets that are being destroyed too, nor be
+        # refused by the bucket's policy: both go first; whether there is anything to empty is asked
+        # meanwhile, so an empty bucket takes two rounds of calls.
+        *_, objects = yield Together((
+            Call("s3", "put_bucket_notification_configuration", {"Bucket": name, "NotificationConfiguration": {}},
+                 missing_ok=True),
+            Call("s3", "delete_bucket_policy", {"Bucket": name}, missing_ok=True),
+            Call("s3", "list_object_versions", {"Bucket": name, "MaxKeys": 1}, missing_ok=True)))
+        if objects is not None:   # else the bucket is gone already
+            if objects.get("Versions") or objects.get("DeleteMarkers"):
+                yield from self._empty(name)
+            yield Call("s3", "delete_bucket", {"Bucket": name}, missing_ok=True)
         if ctx.intents:
             ctx.intents.fulfilled(f"s3:{name}")
 
-    def _empty(self, client, name):
-        for page in client.get_paginator("list_object_versions").paginate(Bucket=name, MaxKeys=1000):
+    def _empty(self, name):
+        """Delete every object version and delete marker, a page of ListObjectVersions at a time."""
+        markers = {}
+        while True:
+            page = yield Call("s3", "list_object_versions", {"Bucket": name, "MaxKeys": 1000, **markers},
+                              missing_ok=True)
+            if page is None:
+                return
             objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
                        for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
             if objects:
-                result = client.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
-                if result.get("Errors"):
+                result = yield Call("s3", "delete_objects",
+                                    {"Bucket": name, "Delete": {"Objects": objects, "Quiet": True}}, missing_ok=True)
+                if (result or {}).get("Errors"):
                     error = result["Errors"][0]
                     raise ProvisionerError(f"DeleteObjects failed for {error.get('Key')}: {error.get('Code')} "
-                                       f"{error.get('Message')}")
+                                           f"{error.get('Message')}")
+            markers = {marker: page[following] for marker, following in
+                       (("KeyMarker", "NextKeyMarker"), ("VersionIdMarker", "NextVersionIdMarker"))
+                       if page.get(following)}
+            if not page.get("IsTruncated") or not markers:
+                return
 
     def has_data(self, resource, ctx):
-        page = unless_missing(ctx.client("s3").list_object_versions, *NO_BUCKET, default={},
-                              Bucket=resource.physical_id, MaxKeys=1)
+        page = self.get(ctx, "list_object_versions", Bucket=resource.physical_id, MaxKeys=1) or {}
         return bool(page.get("Versions") or page.get("DeleteMarkers"))
-
-
-PUBLIC_ACCESS_BLOCK = {"block_public_acls": "BlockPublicAcls", "ignore_public_acls": "IgnorePublicAcls",
-                       "block_public_policy": "BlockPublicPolicy", "restrict_public_buckets": "RestrictPublicBuckets"}

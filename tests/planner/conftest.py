@@ -51,7 +51,7 @@ class FakeState:
         self.ctx = SimpleNamespace(
             aws=aws, region=aws.region, account_id=aws.account_id, spec=self.spec, registry=self.registry,
             owner=Owner(self.spec.project, self.spec.environment), warnings=[], client=clients.client,
-            progress=lambda address, message: None, read_in_plan=frozenset())
+            progress=lambda address, message: None, read_in_plan=frozenset(), intents=None)
         from provisioner.engine.context import Context
         real = Context(aws, self.ctx.owner, self.registry, self.spec)
         for name in ("tags_for", "deliveries_to", "resolve", "lookup", "set_outputs", "memo", "warn"):
