@@ -266,9 +266,6 @@ class S3Buckets(Reconciler):
                     owned.append(OwnedResource(self.kind, address, name, f"arn:aws:s3:::{name}"))
         return owned
 
-    def owned_from_arn(self, arn, tags):
-        return OwnedResource.from_tags(self.kind, tags, arn.rsplit(":", 1)[-1], arn)
-
     def delete(self, resource, ctx):
         name = resource.physical_id
         # Emptying must not send ObjectRemoved events to targets that are being destroyed too, nor be
