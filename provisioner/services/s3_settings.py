@@ -106,7 +106,8 @@ def read_notifications(get, name: str) -> dict:
     out = {}
     for _, key, arn_key in TARGET_KINDS.values():
         for item in config.get(key, []):
-            rules = {r["Name"].lower(): r["Value"] for r in item.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
+            rules = {r["Name"].lower(): r["Value"]
+                     for r in item.get("Filter", {}).get("Key", {}).get("FilterRules", [])}
             out[item.get("Id", "")] = {"target": item[arn_key], "events": sorted(item["Events"]),
                                        "prefix": rules.get("prefix", ""), "suffix": rules.get("suffix", "")}
     return out
@@ -115,8 +116,8 @@ def read_notifications(get, name: str) -> dict:
 # --- writes: the call setting each from desired (an empty setting is deleted) ---
 def write_public_access_block(name: str, desired: dict) -> Call:
     block = desired["public_access_block"]
-    return Call("s3", "put_public_access_block", {
-        "Bucket": name, "PublicAccessBlockConfiguration": {key: block[field] for field, key in PUBLIC_ACCESS_BLOCK.items()}})
+    return Call("s3", "put_public_access_block", {"Bucket": name, "PublicAccessBlockConfiguration": {
+        key: block[field] for field, key in PUBLIC_ACCESS_BLOCK.items()}})
 
 
 def write_encryption(name: str, desired: dict) -> Call:
@@ -129,7 +130,8 @@ def write_encryption(name: str, desired: dict) -> Call:
 
 
 def write_versioning(name: str, desired: dict) -> Call:
-    return Call("s3", "put_bucket_versioning", {"Bucket": name, "VersioningConfiguration": {"Status": desired["versioning"]}})
+    return Call("s3", "put_bucket_versioning",
+                {"Bucket": name, "VersioningConfiguration": {"Status": desired["versioning"]}})
 
 
 def write_lifecycle(name: str, desired: dict) -> Call:
