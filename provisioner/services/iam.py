@@ -108,11 +108,10 @@ class IamRoles(Reconciler):
                 needed.add(key.address)
         return needed
 
-    def arn(self, node, ctx):
-        return f"arn:{ctx.aws.partition}:iam::{ctx.account_id}:role{node.props['path']}{node.physical_name}"
-
     def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": self.arn(node, ctx)}
+        """A role's ARN holds its path as well as its name (so the base arn(name) does not apply)."""
+        return {"name": node.physical_name,
+                "arn": f"arn:{ctx.aws.partition}:iam::{ctx.account_id}:role{node.props['path']}{node.physical_name}"}
 
     # --- desired ---
     def desired(self, node, ctx):

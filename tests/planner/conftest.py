@@ -45,7 +45,6 @@ class FakeState:
         self.registry = default_registry()
         self.spec = load_spec(str(path), self.registry)
         aws = OfflineAws(self.spec.region)
-        self.spec.bind_account(aws.account_id)   # as a run does when it starts
         # real botocore clients (URLs, models) that never reach AWS: nothing listens on port 9
         clients = Aws(self.spec.region, endpoint_url="http://127.0.0.1:9",
                       credentials={"aws_access_key_id": "fake", "aws_secret_access_key": "fake"})
@@ -99,26 +98,3 @@ def fake_state(tmp_path):
 def shown(operations) -> list:
     """(service:Operation, params) pairs, for comparing whole lists."""
     return [(str(op), op.params) for op in operations]
-
-
-class Answering(Recorder):
-    """Records the operations and answers each call from the test's answers by "service:Operation"
-    (an empty answer for any other call)."""
-
-    def __init__(self, answers: dict):
-        super().__init__()
-        self.answers = answers
-
-    def __call__(self, operation):
-        if isinstance(operation, Together):
-            return super().__call__(operation)
-        self.operations.append(operation)
-        return self.answers.get(str(operation), {})
-
-
-def answered(operations, answers: dict) -> list:
-    """The operations a create/update/delete performs when AWS answers as given, e.g.
-    answered(ops, {"s3:ListObjectVersions": {"Versions": [...]}})."""
-    answering = Answering(answers)
-    run(operations, answering)
-    return answering.operations
