@@ -15,7 +15,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws.errors import missing_is_done
+from provisioner.aws.errors import CALL_ERRORS, missing_is_done
 from provisioner.aws.retries import transient_retry, waiter_config
 
 
@@ -67,7 +67,12 @@ def run(operations, perform) -> Any:
     try:
         operation = next(operations)
         while True:
-            operation = operations.send(perform(operation))
+            try:
+                answer = perform(operation)
+            except CALL_ERRORS as exc:   # raised at the yield: a writer may answer an API the endpoint lacks
+                operation = operations.throw(exc)
+            else:
+                operation = operations.send(answer)
     except StopIteration as stop:
         return stop.value
 
