@@ -9,7 +9,7 @@ import pytest
 
 from provisioner.aws.session import Aws, OfflineAws
 from provisioner.engine.context import Owner
-from provisioner.engine.operations import recorded
+from provisioner.engine.operations import Pending, recorded
 from provisioner.engine.plan import diff
 from provisioner.services import default_registry
 from provisioner.services.base import Observed
@@ -30,7 +30,8 @@ class FakeState:
         self.ctx = SimpleNamespace(
             aws=aws, region=aws.region, account_id=aws.account_id, spec=self.spec, registry=self.registry,
             owner=Owner(self.spec.project, self.spec.environment), warnings=[], client=clients.client,
-            progress=lambda address, message: None, read_in_plan=frozenset())
+            progress=lambda address, message: None, read_in_plan=frozenset(),
+            concurrently=lambda calls: {name: call() for name, call in calls.items()})
         from provisioner.engine.context import Context
         real = Context(aws, self.ctx.owner, self.registry, self.spec)
         for name in ("tags_for", "deliveries_to", "resolve", "lookup", "set_outputs", "memo", "warn"):
@@ -77,5 +78,16 @@ def fake_state(tmp_path):
 
 
 def shown(operations) -> list:
-    """(service:Operation, params) pairs, for comparing whole lists."""
-    return [(str(op), op.params) for op in operations]
+    """(service:Operation, params) pairs, for comparing whole lists; a value known only from an earlier
+    call's answer reads "(from Operation)"."""
+    return [(str(op), _known(op.params)) for op in operations]
+
+
+def _known(value):
+    if isinstance(value, Pending):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _known(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_known(item) for item in value]
+    return value
