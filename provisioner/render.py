@@ -134,9 +134,19 @@ def _create_lines(change, detail: bool) -> list[str]:
     return [line for key, value in written.items() for line in _written_lines(key, value)]
 
 
-def _parameter_text(value, full: bool) -> str:
+def _without_bytes(value):
+    """Binary parameters (a zip package) as their size."""
     if isinstance(value, (bytes, bytearray)):
         return f"({len(value)} bytes)"
+    if isinstance(value, dict):
+        return {k: _without_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_bytes(v) for v in value]
+    return value
+
+
+def _parameter_text(value, full: bool) -> str:
+    value = _without_bytes(value)
     text = value_text(value) if not isinstance(value, str) else value
     return text if full or len(text) <= 80 else text[:77] + "..."
 

@@ -46,6 +46,8 @@ def _codes(*codes: str) -> tuple:
 
 DYNAMODB_BUSY = _codes("ResourceInUseException", "LimitExceededException")   # table or index still changing
 EC2_NEW_ID = _codes("InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound")
+# a role (or its policy) created seconds ago is not yet usable by Step Functions; a missing trust or
+# permission says the same, hence the bound
 STATES_ROLE_NOT_READY = (("AccessDeniedException", "authorized to assume the provided role"),
                          ("AccessDeniedException", "not authorized to access the Log Destination"))
 

@@ -5,27 +5,10 @@ import concurrent.futures
 import threading
 from dataclasses import dataclass
 
+from provisioner.engine.ownership import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE, PROTECTED, Owner
 from provisioner.spec.refs import UNKNOWN, Ref, resolve
 
-OWNER_PROJECT, OWNER_ENVIRONMENT, OWNER_RESOURCE = (
-    "provisioner:project", "provisioner:environment", "provisioner:resource")
-PROTECTED = "provisioner:deletion-protection"   # set while the spec says deletion_protection: true
-
-
-@dataclass(frozen=True)
-class Owner:
-    project: str
-    environment: str
-
-    def owns(self, tags: dict) -> bool:
-        return (tags.get(OWNER_PROJECT) == self.project
-                and tags.get(OWNER_ENVIRONMENT) == self.environment)
-
-    def describe(self, tags: dict) -> str:
-        if OWNER_PROJECT not in tags:
-            return "has no provisioner ownership tags"
-        return f"is owned by project '{tags.get(OWNER_PROJECT)}' environment '{tags.get(OWNER_ENVIRONMENT)}'"
-
+__all__ = ["OWNER_ENVIRONMENT", "OWNER_PROJECT", "OWNER_RESOURCE", "PROTECTED", "Owner", "Context", "Options"]
 
 READS_PER_WRITE = 4   # read quotas are far above write quotas: a plan reads 4x as many things at once
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from provisioner import local
 from provisioner.aws.session import Aws
-from provisioner.engine.context import READS_PER_WRITE, Context, Options, Owner
+from provisioner.engine.context import READS_PER_WRITE, Context, Options
 from provisioner.engine.executor import Executor
+from provisioner.engine.ownership import Owner
 from provisioner.engine.plan import Planner
 from provisioner.services import default_registry
 from provisioner.spec.model import DEFAULT_REGION, cost_tags, load_spec

@@ -38,7 +38,7 @@ import botocore.exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from provisioner.aws.errors import error_code
-from provisioner.engine.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
+from provisioner.engine.ownership import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
 from provisioner.errors import ProvisionerError
 
 LEASE_SECONDS = float(os.environ.get("PROVISIONER_LOCK_LEASE_SECONDS", 60))

@@ -61,7 +61,8 @@ class Together:
 
 def run(operations, perform) -> Any:
     """Drive what create/update/delete returned: a generator of operations (its return value is the
-    result), or a plain value (a reconciler that needed no call)."""
+    result), or a plain value (a reconciler that needed no call). A call's error is raised at its yield,
+    where the reconciler may handle it (an API an emulator lacks)."""
     if not inspect.isgenerator(operations):
         return operations
     try:
@@ -69,8 +70,8 @@ def run(operations, perform) -> Any:
         while True:
             try:
                 answer = perform(operation)
-            except CALL_ERRORS as exc:   # raised at the yield: a writer may answer an API the endpoint lacks
-                operation = operations.throw(exc)
+            except CALL_ERRORS as error:
+                operation = operations.throw(error)
             else:
                 operation = operations.send(answer)
     except StopIteration as stop:
@@ -80,16 +81,19 @@ def run(operations, perform) -> Any:
 class Performer:
     """Performs operations for one resource against AWS."""
 
-    def __init__(self, ctx, address: str, missing: tuple = ()):
+    def __init__(self, ctx, address: str, missing: tuple = (), nested: bool = False):
         self.ctx = ctx
         self.address = address
         self.missing = missing
+        self.nested = nested   # inside a branch of Together: a Together there runs its branches in turn
 
     def __call__(self, operation):
         if isinstance(operation, Together):
-            branches = {i: (lambda branch=branch: run_branch(branch, Performer(self.ctx, self.address, self.missing)))
-                        for i, branch in enumerate(operation.branches)}
-            done = self.ctx.concurrently(branches)
+            inner = Performer(self.ctx, self.address, self.missing, nested=True)
+            if self.nested:   # the branches' pool is not waited on from inside itself
+                return [run_branch(branch, inner) for branch in operation.branches]
+            done = self.ctx.concurrently({i: (lambda branch=branch: run_branch(branch, inner))
+                                          for i, branch in enumerate(operation.branches)})
             return [done[i] for i in range(len(operation.branches))]
         client = self.ctx.client(operation.service)
         if isinstance(operation, Wait):

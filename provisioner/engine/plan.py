@@ -8,7 +8,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.engine.context import PROTECTED
+from provisioner.engine.ownership import PROTECTED
 from provisioner.errors import AwsCallError, OwnershipConflict
 from provisioner.services.base import NOT_RETURNED, Observed, OwnedResource
 from provisioner.spec.graph import topological_order
@@ -162,6 +162,15 @@ class Planner:
             discovery = beside.submit(self.discover) if prune else None
             observed = self.read_all([spec.nodes[a] for a in order])
             owned = discovery.result() if discovery else []
+        self._adopt(spec, observed)
+        changes = [self._change(spec.nodes[address], observed[address]) for address in order]
+        if prune:
+            changes.extend(self._orphans(spec, owned, observed))
+        return Plan(spec.project, spec.environment, ctx.region, changes, list(ctx.warnings))
+
+    def _adopt(self, spec, observed: dict) -> None:
+        """Takes the outputs and warnings of what was found; refuses any that another owner's tags mark."""
+        ctx = self.ctx
         conflicts = []
         for address, found in observed.items():
             if found is None:
@@ -181,48 +190,46 @@ class Planner:
         if conflicts:
             raise OwnershipConflict("\n".join(conflicts))
 
-        changes = []
-        for address in order:
-            node = spec.nodes[address]
-            reconciler = self.registry[node.kind]
-            desired = reconciler.desired(node, ctx)
-            if reconciler.tag_api is not None:
-                desired = {**desired, "tags": reconciler.desired_tags(node, ctx)}
-            resolved = reconciler.normalize(ctx.resolve(desired))
-            found = observed[address]
-            if found is None:
-                changes.append(Change(CREATE, address, node.kind, node.physical_name,
-                                      _flatten_create(resolved), node=node, desired=desired))
-                continue
-            ignore = tuple(node.ignore_changes) + tuple(reconciler.write_only)
-            diffs = tuple(diff(resolved, found.props, ignore))
-            if not diffs:
-                action = NOOP
-            elif any(d.field in reconciler.immutable for d in diffs):
-                action = REPLACE
-            else:
-                action = UPDATE
-            if action != NOOP and reconciler.outputs_new_on_change:
-                # dependents see "(known after apply)" and pick up the new value when they run
-                ctx.set_outputs(address, {attr: UNKNOWN for attr in reconciler.outputs_new_on_change})
-            owned_self = OwnedResource(node.kind, address, found.outputs.get("_physical_id", node.physical_name),
-                                       found.outputs.get("arn", ""))
-            blocked = ""
-            if action == REPLACE and found.tags.get(PROTECTED) == "true":
-                blocked = PROTECTED_MESSAGE
-            elif action == REPLACE and reconciler.data_bearing and not ctx.options.allow_data_loss \
-                    and reconciler.has_data(owned_self, ctx):
-                blocked = "replacing it deletes the data it holds; pass --allow-data-loss to allow"
-            changes.append(Change(
-                action, address, node.kind, node.physical_name, diffs,
-                reason="changes " + ", ".join(sorted({d.field for d in diffs if d.field in reconciler.immutable}))
-                       + " (cannot be changed in place)" if action == REPLACE else "",
-                ignored=tuple(node.ignore_changes), node=node, desired=desired, actual=found,
-                owned=owned_self, blocked=blocked))
+    def desired_of(self, node) -> dict:
+        """What the spec asks of node, references unresolved, with the tags for kinds with a tag API."""
+        reconciler = self.registry[node.kind]
+        desired = reconciler.desired(node, self.ctx)
+        if reconciler.tag_api is not None:
+            desired = {**desired, "tags": reconciler.desired_tags(node, self.ctx)}
+        return desired
 
-        if prune:
-            changes.extend(self._orphans(spec, owned, observed))
-        return Plan(spec.project, spec.environment, ctx.region, changes, list(ctx.warnings))
+    def _change(self, node, found: Observed | None) -> Change:
+        """What it takes from found (None: nothing there) to the spec's node."""
+        ctx, reconciler, address = self.ctx, self.registry[node.kind], node.address
+        desired = self.desired_of(node)
+        resolved = reconciler.normalize(ctx.resolve(desired))
+        if found is None:
+            return Change(CREATE, address, node.kind, node.physical_name, _flatten_create(resolved),
+                          node=node, desired=desired)
+        ignore = tuple(node.ignore_changes) + tuple(reconciler.write_only)
+        diffs = tuple(diff(resolved, found.props, ignore))
+        if not diffs:
+            action = NOOP
+        elif any(d.field in reconciler.immutable for d in diffs):
+            action = REPLACE
+        else:
+            action = UPDATE
+        if action != NOOP and reconciler.outputs_new_on_change:
+            # dependents see "(known after apply)" and pick up the new value when they run
+            ctx.set_outputs(address, {attr: UNKNOWN for attr in reconciler.outputs_new_on_change})
+        owned_self = OwnedResource(node.kind, address, found.outputs.get("_physical_id", node.physical_name),
+                                   found.outputs.get("arn", ""))
+        blocked = ""
+        if action == REPLACE and found.tags.get(PROTECTED) == "true":
+            blocked = PROTECTED_MESSAGE
+        elif action == REPLACE and reconciler.data_bearing and not ctx.options.allow_data_loss \
+                and reconciler.has_data(owned_self, ctx):
+            blocked = "replacing it deletes the data it holds; pass --allow-data-loss to allow"
+        reason = ("changes " + ", ".join(sorted({d.field for d in diffs if d.field in reconciler.immutable}))
+                  + " (cannot be changed in place)") if action == REPLACE else ""
+        return Change(action, address, node.kind, node.physical_name, diffs, reason=reason,
+                      ignored=tuple(node.ignore_changes), node=node, desired=desired, actual=found,
+                      owned=owned_self, blocked=blocked)
 
     def _orphans(self, spec, owned: list[OwnedResource], observed: dict) -> list[Change]:
         kept = {(a, found.outputs.get("arn")) for a, found in observed.items() if found is not None}

@@ -107,70 +107,81 @@ def encryption_key(target) -> Ref | None:
     return key if isinstance(key, Ref) else None
 
 
+def _table(grant, ref, target, access, name):
+    if access == "stream":
+        # ListStreams has no resource type: "*" is the only form IAM accepts
+        return [_statement(_sid("Stream", name), DYNAMODB_STREAM, [_arn(ref, "/stream/*")]),
+                _statement("ListStreams", ["dynamodb:ListStreams"], ["*"])], KMS_DECRYPT
+    actions = {"read": DYNAMODB_READ, "write": DYNAMODB_WRITE, "read_write": DYNAMODB_READ + DYNAMODB_WRITE}[access]
+    resources = [_arn(ref)]
+    if target.props.get("global_indexes") or target.props.get("local_indexes"):
+        resources.append(_arn(ref, "/index/*"))
+    return ([_statement(_sid("Table", name, access), actions, resources)],
+            KMS_DECRYPT if access == "read" else KMS_DECRYPT + KMS_ENCRYPT)
+
+
+def _bucket(grant, ref, target, access, name):
+    prefix = grant.get("prefix", "")
+    object_actions = {"read": S3_OBJECT_READ, "write": S3_OBJECT_WRITE, "delete": ["s3:DeleteObject"],
+                      "read_write": S3_OBJECT_READ + S3_OBJECT_WRITE + ["s3:DeleteObject"]}[access]
+    statements = [_statement(_sid("Objects", name, prefix, access), object_actions, [_arn(ref, f"/{prefix}*")])]
+    if access in ("read", "read_write"):
+        condition = {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None
+        statements.append(_statement(_sid("List", name, prefix), ["s3:ListBucket"], [_arn(ref)], condition))
+    return statements, KMS_DECRYPT if access == "read" else KMS_DECRYPT + KMS_ENCRYPT
+
+
+def _queue(grant, ref, target, access, name):
+    actions = {"send": SQS_SEND, "consume": SQS_CONSUME, "send_consume": SQS_SEND + SQS_CONSUME}[access]
+    return ([_statement(_sid("Queue", name, access), actions, [_arn(ref)])],
+            {"send": KMS_ENCRYPT + ["kms:Decrypt"], "consume": KMS_DECRYPT,
+             "send_consume": KMS_DECRYPT + KMS_ENCRYPT}[access])
+
+
+def _topic(grant, ref, target, access, name):
+    return [_statement(_sid("Topic", name, access), ["sns:Publish"], [_arn(ref)])], KMS_DECRYPT + ["kms:GenerateDataKey"]
+
+
+def _key(grant, ref, target, access, name):
+    actions = {"decrypt": KMS_DECRYPT, "encrypt": KMS_ENCRYPT, "encrypt_decrypt": KMS_DECRYPT + KMS_ENCRYPT}[access]
+    return [_statement(_sid("Key", name), actions, [_arn(ref)])], None
+
+
+def _log_group(grant, ref, target, access, name):
+    return [_statement(_sid("Logs", name), ["logs:CreateLogStream", "logs:PutLogEvents"],
+                       [_arn(ref, ":log-stream:*")])], None
+
+
+def _secret(grant, ref, target, access, name):
+    # the ARN ends in a random suffix: grant on AWS's pattern for exactly this secret
+    return [_statement(_sid("Secret", name, access), SECRET_READ, [Ref(ref.address, "_grant_arn")])], ["kms:Decrypt"]
+
+
+def _function(grant, ref, target, access, name):
+    resources = [_arn(ref)]
+    if grant.get("qualified"):   # set by generated roles only (Step Functions): also NAME:* (versions, aliases)
+        resources.append(_arn(ref, ":*"))
+    return [_statement(_sid("Invoke", name), ["lambda:InvokeFunction"], resources)], None
+
+
+def _state_machine(grant, ref, target, access, name):
+    return [_statement(_sid("Start", name), ["states:StartExecution"], [_arn(ref)])], None
+
+
+# kind -> grant(grant, ref, target node, access, name) -> (statements, KMS actions on the target's key or None)
+GRANTS_BY_KIND = {"dynamodb_tables": _table, "s3_buckets": _bucket, "sqs_queues": _queue, "sns_topics": _topic,
+                  "kms_keys": _key, "log_groups": _log_group, "secrets": _secret, "lambda_functions": _function,
+                  "state_machines": _state_machine}
+
+
 def compile_grants(grants: list, spec) -> list[dict]:
     """Statements for a list of grants (references stay Refs until the executor resolves them)."""
     statements = []
     for grant in grants:
         kind, ref = grant_target(grant)
         target = spec.nodes[ref.address]
-        access = grant["access"]
-        name = target.name
-        if kind == "dynamodb_tables":
-            resources = [_arn(ref)]
-            if access == "stream":
-                statements.append(_statement(_sid("Stream", name), DYNAMODB_STREAM, [_arn(ref, "/stream/*")]))
-                # ListStreams has no resource type: "*" is the only form IAM accepts
-                statements.append(_statement("ListStreams", ["dynamodb:ListStreams"], ["*"]))
-            else:
-                actions = {"read": DYNAMODB_READ, "write": DYNAMODB_WRITE,
-                           "read_write": DYNAMODB_READ + DYNAMODB_WRITE}[access]
-                if target.props.get("global_indexes") or target.props.get("local_indexes"):
-                    resources.append(_arn(ref, "/index/*"))
-                statements.append(_statement(_sid("Table", name, access), actions, resources))
-            kms_actions = KMS_DECRYPT if access in ("read", "stream") else KMS_DECRYPT + KMS_ENCRYPT
-        elif kind == "s3_buckets":
-            prefix = grant.get("prefix", "")
-            objects = [_arn(ref, f"/{prefix}*")]
-            object_actions = {"read": S3_OBJECT_READ, "write": S3_OBJECT_WRITE, "delete": ["s3:DeleteObject"],
-                              "read_write": S3_OBJECT_READ + S3_OBJECT_WRITE + ["s3:DeleteObject"]}[access]
-            statements.append(_statement(_sid("Objects", name, prefix, access), object_actions, objects))
-            if access in ("read", "read_write"):
-                condition = {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None
-                statements.append(_statement(_sid("List", name, prefix), ["s3:ListBucket"], [_arn(ref)], condition))
-            kms_actions = KMS_DECRYPT if access == "read" else KMS_DECRYPT + KMS_ENCRYPT
-        elif kind == "sqs_queues":
-            actions = {"send": SQS_SEND, "consume": SQS_CONSUME, "send_consume": SQS_SEND + SQS_CONSUME}[access]
-            statements.append(_statement(_sid("Queue", name, access), actions, [_arn(ref)]))
-            kms_actions = {"send": KMS_ENCRYPT + ["kms:Decrypt"], "consume": KMS_DECRYPT,
-                           "send_consume": KMS_DECRYPT + KMS_ENCRYPT}[access]
-        elif kind == "sns_topics":
-            statements.append(_statement(_sid("Topic", name, access), ["sns:Publish"], [_arn(ref)]))
-            kms_actions = KMS_DECRYPT + ["kms:GenerateDataKey"]
-        elif kind == "kms_keys":
-            actions = {"decrypt": KMS_DECRYPT, "encrypt": KMS_ENCRYPT,
-                       "encrypt_decrypt": KMS_DECRYPT + KMS_ENCRYPT}[access]
-            statements.append(_statement(_sid("Key", name), actions, [_arn(ref)]))
-            kms_actions = None
-        elif kind == "log_groups":
-            statements.append(_statement(_sid("Logs", name), ["logs:CreateLogStream", "logs:PutLogEvents"],
-                                         [_arn(ref, ":log-stream:*")]))
-            kms_actions = None
-        elif kind == "secrets":
-            # the ARN ends in a random suffix: grant on AWS's pattern for exactly this secret
-            statements.append(_statement(_sid("Secret", name, access), SECRET_READ,
-                                         [Ref(ref.address, "_grant_arn")]))
-            kms_actions = ["kms:Decrypt"]
-        elif kind == "lambda_functions":
-            resources = [_arn(ref)]
-            if grant.get("qualified"):   # set by generated roles only (Step Functions): also NAME:* (versions, aliases)
-                resources.append(_arn(ref, ":*"))
-            statements.append(_statement(_sid("Invoke", name), ["lambda:InvokeFunction"], resources))
-            kms_actions = None
-        elif kind == "state_machines":
-            statements.append(_statement(_sid("Start", name), ["states:StartExecution"], [_arn(ref)]))
-            kms_actions = None
-        else:  # pragma: no cover - the schema only allows the kinds above
-            raise ValueError(kind)
+        made, kms_actions = GRANTS_BY_KIND[kind](grant, ref, target, grant["access"], target.name)
+        statements.extend(made)
         key = encryption_key(target)
         if kms_actions and key is not None:
             statements.append(_statement(_sid("Key", key.address.split(".", 1)[1]),

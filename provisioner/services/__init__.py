@@ -2,7 +2,8 @@
 from provisioner.services.apigateway import ApiGateways
 from provisioner.services.base import Registry
 from provisioner.services.cloudfront import CloudFrontDistributions
-from provisioner.services.cloudwatch import Alarms, Dashboards
+from provisioner.services.cloudwatch_alarms import Alarms
+from provisioner.services.cloudwatch_dashboards import Dashboards
 from provisioner.services.dynamodb import DynamoDbTables
 from provisioner.services.events import EventRules
 from provisioner.services.iam import IamRoles

@@ -86,6 +86,12 @@ def managed_key_refusal(who: str, managed_key: str) -> str:
             "name a kms_key of the spec, whose policy gets the grant")
 
 
+def fifo_physical_name(node) -> str:
+    """The default name, with the .fifo ending AWS requires of a FIFO queue or topic."""
+    name = node.default_physical_name
+    return name + ".fifo" if node.props.get("fifo") and not name.endswith(".fifo") else name
+
+
 def logical_sid(address: str) -> str:
     return "".join(p.capitalize() for p in address.split(".", 1)[1].replace("_", "-").split("-"))
 
@@ -180,6 +186,37 @@ def operations(value):
     return value
 
 
+def listed(call: Call, items, next_token, token_param: str):
+    """yield from: every item of a paged listing a write needs, each page a call; items(page) and
+    next_token(page) read a page (a listing only shown, not performed, stops at its first page)."""
+    found = []
+    while True:
+        page = yield call
+        found.extend(items(page))
+        token = next_token(page)
+        if not isinstance(token, str) or not token:
+            return found
+        call = Call(call.service, call.method, {**call.params, token_param: token}, call.purpose)
+
+
+def changed_leaves(desired: dict, actual: dict) -> dict:
+    """dotted path -> desired value of each leaf where actual differs (ABSENT: a key only actual has),
+    by the engine's diff: for writes that patch single fields."""
+    from provisioner.engine.plan import diff  # the engine imports the services
+    out: dict = {}
+
+    def leaves(path: str, value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                leaves(f"{path}.{key}", item)
+        else:
+            out[path] = value
+
+    for change in diff(desired, actual or {}):
+        leaves(change.path, change.after)
+    return out
+
+
 class UnwrittenField(Exception):
     """A compared field changed that no declared update writes: a reconciler's table is incomplete."""
 
@@ -259,7 +296,12 @@ class Reconciler:
     # --- AWS time ---
     def predicted_outputs(self, node, ctx) -> dict:
         """Outputs computable before the resource exists (ARNs built from names)."""
-        return {"name": node.physical_name}
+        arn = self.arn(node.physical_name, ctx)
+        return {"name": node.physical_name} if arn is None else {"name": node.physical_name, "arn": arn}
+
+    def arn(self, name: str, ctx) -> str | None:
+        """The ARN of the resource of that name, for kinds where the name alone decides it."""
+        return None
 
     def desired(self, node, ctx) -> dict:
         raise NotImplementedError

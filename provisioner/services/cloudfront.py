@@ -20,8 +20,9 @@ import re
 
 import botocore.exceptions
 
-from provisioner.aws.errors import error_code, unless_missing
+from provisioner.aws.errors import error_code
 from provisioner.engine.context import OWNER_RESOURCE
+from provisioner.engine.operations import Call, Wait
 from provisioner.errors import OwnershipConflict, ProvisionerError
 from provisioner.services.base import (
     NOT_RETURNED,
@@ -30,15 +31,11 @@ from provisioner.services.base import (
     Observed,
     OwnedResource,
     Reconciler,
-    changed_fields,
-    retag,
-    tags_from_list,
-    tags_to_list,
+    TagApi,
+    listed,
 )
 from provisioner.spec.refs import Ref, find_refs
 
-NOT_FOUND = ("NoSuchDistribution",)
-NO_OAC = ("NoSuchOriginAccessControl",)
 SERVICE = "cloudfront.amazonaws.com"
 ORIGIN_ID = "s3-origin"
 OAC = {"signing_protocol": "sigv4", "signing_behavior": "always", "origin_type": "s3"}
@@ -47,8 +44,6 @@ COUNTRY = re.compile(r"[A-Z]{2}")
 ALLOWED_METHODS = ({"GET", "HEAD"}, {"GET", "HEAD", "OPTIONS"},
                    {"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"})
 CACHED_METHODS = ({"GET", "HEAD"}, {"GET", "HEAD", "OPTIONS"})
-# disabling takes minutes on AWS: poll every 15 s, for as long as botocore's own waiter (35 min)
-DEPLOYED = {"Delay": 15, "MaxAttempts": 140}
 CONFIG_FIELDS = frozenset({"comment", "enabled", "default_root_object", "price_class", "ipv6", "origin",
                            "viewer_protocol_policy", "compress", "ttl", "allowed_methods", "cached_methods",
                            "geo_restriction"})
@@ -70,6 +65,9 @@ class CloudFrontDistributions(Reconciler):
     name_rule = NameRule(r"[A-Za-z0-9_.-]+", 1, 64, "a CloudFront origin access control name (the distribution's "
                          "physical name)", "letters, digits, '.', '_' and '-'")
     derived_fields = frozenset({"origin_access_control"})
+    missing = ("NoSuchDistribution", "NoSuchOriginAccessControl", "NoSuchResource")
+    tag_api = TagApi("cloudfront", "Resource", wrapper="Items")
+    updates = ((CONFIG_FIELDS | {"origin_access_control"}, "_update_distribution"),)
     rank = 35
     delete_tier = 2
 
@@ -142,7 +140,6 @@ class CloudFrontDistributions(Reconciler):
             "allowed_methods": sorted(props["allowed_methods"]),
             "cached_methods": sorted(props["cached_methods"]),
             "geo_restriction": {"type": geo["type"], "locations": sorted(geo["locations"])},
-            "tags": ctx.tags_for(node),
         }
 
     # --- read ---
@@ -155,14 +152,8 @@ class CloudFrontDistributions(Reconciler):
         client = ctx.client("cloudfront")
         summaries = [item for page in client.get_paginator("list_distributions").paginate()
                      for item in page["DistributionList"].get("Items") or []]
-
-        def tags_of(summary):   # ListDistributions carries no tags
-            found = unless_missing(client.list_tags_for_resource, "NoSuchResource", *NOT_FOUND,
-                                   default={"Tags": {}}, Resource=summary["ARN"])
-            return tags_from_list(found["Tags"].get("Items"))
-
-        with concurrent.futures.ThreadPoolExecutor(ctx.options.read_parallelism) as pool:
-            found = list(pool.map(tags_of, summaries))
+        with concurrent.futures.ThreadPoolExecutor(ctx.options.read_parallelism) as pool:   # no tags listed
+            found = list(pool.map(lambda summary: self.read_tags(ctx, summary["ARN"]), summaries))
         return [(summary, tags) for summary, tags in zip(summaries, found, strict=True)
                 if ctx.owner.owns(tags)]
 
@@ -170,9 +161,16 @@ class CloudFrontDistributions(Reconciler):
         return [item for page in client.get_paginator("list_origin_access_controls").paginate()
                 for item in page["OriginAccessControlList"].get("Items") or []]
 
-    def _own_oac(self, client, node, ctx) -> dict | None:
+    @staticmethod
+    def _listed_oacs():
+        """yield from: the origin access controls, listed by a write."""
+        return listed(Call("cloudfront", "list_origin_access_controls", {}),
+                      lambda page: page["OriginAccessControlList"].get("Items") or [],
+                      lambda page: page["OriginAccessControlList"].get("NextMarker"), "Marker")
+
+    def _own_oac(self, oacs: list[dict], node, ctx) -> dict | None:
         """This distribution's OAC, found by name; one of that name that is not ours is a conflict."""
-        for oac in self._oacs(client):
+        for oac in oacs:
             if oac["Name"] == node.physical_name:
                 if oac.get("Description") != _marker(ctx.owner, node.address):
                     raise OwnershipConflict(
@@ -187,13 +185,13 @@ class CloudFrontDistributions(Reconciler):
         found, tags = next(((summary, tags) for summary, tags in self._owned(ctx)
                             if tags.get(OWNER_RESOURCE) == node.address), (None, None))
         if found is None:
-            self._own_oac(client, node, ctx)   # an OAC of our name that is not ours: refused before any change
+            self._own_oac(self._oacs(client), node, ctx)   # an OAC of our name that is not ours: refused early
             return None
-        config = unless_missing(client.get_distribution_config, *NOT_FOUND, Id=found["Id"])
+        config = self.get(ctx, "get_distribution_config", Id=found["Id"])
         if config is None:
             return None
         config = config["DistributionConfig"]
-        oac = self._own_oac(client, node, ctx)
+        oac = self._own_oac(self._oacs(client), node, ctx)
         behavior = config["DefaultCacheBehavior"]
         methods = behavior.get("AllowedMethods", {})
         geo = config.get("Restrictions", {}).get("GeoRestriction", {})
@@ -207,7 +205,7 @@ class CloudFrontDistributions(Reconciler):
             "price_class": config.get("PriceClass"),
             "ipv6": config.get("IsIPV6Enabled", False),
             "origin": {"domain_name": origin.get("DomainName"),
-                       "origin_access_control": self._oac_name(client, origin, oac, warnings)},
+                       "origin_access_control": self._oac_name(ctx, origin, oac, warnings)},
             "origin_access_control": {"signing_protocol": oac["SigningProtocol"],
                                       "signing_behavior": oac["SigningBehavior"],
                                       "origin_type": oac["OriginAccessControlOriginType"]} if oac else None,
@@ -222,7 +220,7 @@ class CloudFrontDistributions(Reconciler):
         }
         return Observed(props, self._outputs(found, oac["Id"] if oac else None), tags, warnings)
 
-    def _oac_name(self, client, origin: dict, oac: dict | None, warnings: list):
+    def _oac_name(self, ctx, origin: dict, oac: dict | None, warnings: list):
         """Name of the OAC the origin signs with; an endpoint that does not report the id is not compared."""
         if "OriginAccessControlId" not in origin:
             warnings.append("origin.origin_access_control: not returned by this endpoint (GetDistributionConfig "
@@ -233,21 +231,23 @@ class CloudFrontDistributions(Reconciler):
             return None
         if oac and oac["Id"] == oac_id:
             return oac["Name"]
-        other = unless_missing(client.get_origin_access_control, *NO_OAC, Id=oac_id)
+        other = self.get(ctx, "get_origin_access_control", Id=oac_id)
         return other["OriginAccessControl"]["OriginAccessControlConfig"]["Name"] if other else oac_id
 
     # --- write ---
-    def _ensure_oac(self, client, node, ctx) -> str:
-        """The id of this distribution's OAC, created or brought back to sigv4/always/s3."""
+    def _ensure_oac(self, node, ctx):
+        """yield from: the id of this distribution's OAC, created or brought back to sigv4/always/s3."""
         config = {"Name": node.physical_name, "Description": _marker(ctx.owner, node.address),
                   "SigningProtocol": OAC["signing_protocol"], "SigningBehavior": OAC["signing_behavior"],
                   "OriginAccessControlOriginType": OAC["origin_type"]}
-        oac = self._own_oac(client, node, ctx)
+        oac = self._own_oac((yield from self._listed_oacs()), node, ctx)
         if oac is None:
-            return client.create_origin_access_control(OriginAccessControlConfig=config)["OriginAccessControl"]["Id"]
+            created = yield Call("cloudfront", "create_origin_access_control", {"OriginAccessControlConfig": config})
+            return created["OriginAccessControl"]["Id"]
         if any(oac.get(key) != config[key] for key in config):
-            etag = client.get_origin_access_control(Id=oac["Id"])["ETag"]
-            client.update_origin_access_control(Id=oac["Id"], IfMatch=etag, OriginAccessControlConfig=config)
+            etag = (yield Call("cloudfront", "get_origin_access_control", {"Id": oac["Id"]}))["ETag"]
+            yield Call("cloudfront", "update_origin_access_control",
+                       {"Id": oac["Id"], "IfMatch": etag, "OriginAccessControlConfig": config})
         return oac["Id"]
 
     def _config(self, desired: dict, config: dict, oac_id: str) -> dict:
@@ -277,52 +277,47 @@ class CloudFrontDistributions(Reconciler):
         config["Restrictions"] = {"GeoRestriction": restriction}
         return config
 
-    def _put_config(self, client, dist_id: str, desired: dict, oac_id: str) -> dict:
-        found = client.get_distribution_config(Id=dist_id)
-        return client.update_distribution(Id=dist_id, IfMatch=found["ETag"], DistributionConfig=self._config(
-            desired, found["DistributionConfig"], oac_id))["Distribution"]
+    def _put_config(self, dist_id: str, desired: dict, oac_id: str):
+        """yield from: the distribution after its config, read with its ETag, is written with desired."""
+        found = yield Call("cloudfront", "get_distribution_config", {"Id": dist_id})
+        config = self._config(desired, found["DistributionConfig"], oac_id)
+        return (yield Call("cloudfront", "update_distribution",
+                           {"Id": dist_id, "IfMatch": found["ETag"], "DistributionConfig": config}))["Distribution"]
 
     def create(self, node, desired, ctx):
-        client = ctx.client("cloudfront")
-        oac_id = self._ensure_oac(client, node, ctx)
+        oac_id = yield from self._ensure_oac(node, ctx)
         # Deterministic, so that a create retried after a crash cannot make a second distribution; the OAC id
         # makes it new after a destroy, in case CloudFront remembers the references of deleted distributions.
         reference = f"{node.physical_name}-{oac_id}"
         config = self._config(desired, {"CallerReference": reference}, oac_id)
         try:
-            distribution = client.create_distribution_with_tags(DistributionConfigWithTags={
-                "DistributionConfig": config, "Tags": {"Items": tags_to_list(desired["tags"])}})["Distribution"]
+            distribution = (yield Call("cloudfront", "create_distribution_with_tags", {"DistributionConfigWithTags": {
+                "DistributionConfig": config, "Tags": self.tag_api.format(desired["tags"])}}))["Distribution"]
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "DistributionAlreadyExists":
                 raise
-            distribution = self._created_before(client, exc, node, desired, oac_id, ctx)
+            distribution = yield from self._created_before(exc, node, desired, oac_id, ctx)
         return self._outputs(distribution, oac_id)
 
-    def _created_before(self, client, exc, node, desired, oac_id, ctx) -> dict:
+    def _created_before(self, exc, node, desired, oac_id, ctx):
         """The distribution an earlier create of ours made with this reference (AWS names it in the
         error when the config differs): brought to desired, if its tags say it is this resource."""
         match = re.search(r"Already exists: (\w+)", str(exc))
-        found = match and unless_missing(client.get_distribution, *NOT_FOUND, Id=match.group(1))
+        found = match and (yield Call("cloudfront", "get_distribution", {"Id": match.group(1)}, missing_ok=True))
         if found:
             arn = found["Distribution"]["ARN"]
-            tags = tags_from_list(client.list_tags_for_resource(Resource=arn)["Tags"].get("Items"))
+            tags = self.tag_api.parse((yield Call("cloudfront", "list_tags_for_resource", {"Resource": arn})))
             if ctx.owner.owns(tags) and tags.get(OWNER_RESOURCE) == node.address:
-                return self._put_config(client, found["Distribution"]["Id"], desired, oac_id)
+                return (yield from self._put_config(found["Distribution"]["Id"], desired, oac_id))
         raise ProvisionerError(f"the caller reference {node.physical_name}-{oac_id} belongs to another distribution "
                                f"({exc}); refusing to adopt it") from exc
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("cloudfront")
-        fields = changed_fields(diffs)
-        dist_id, arn, oac_id = actual.outputs["id"], actual.outputs["arn"], actual.outputs["_oac_id"]
+    def _update_distribution(self, node, desired, actual, fields, ctx):
+        dist_id, oac_id = actual.outputs["id"], actual.outputs["_oac_id"]
         if "origin_access_control" in fields or oac_id is None:
-            oac_id = self._ensure_oac(client, node, ctx)
+            oac_id = yield from self._ensure_oac(node, ctx)
         if fields & CONFIG_FIELDS or oac_id != actual.outputs["_oac_id"]:
-            self._put_config(client, dist_id, desired, oac_id)
-        if "tags" in fields:
-            retag(desired["tags"], actual.props["tags"],
-                  lambda keys: client.untag_resource(Resource=arn, TagKeys={"Items": keys}),
-                  lambda tags: client.tag_resource(Resource=arn, Tags={"Items": tags_to_list(tags)}))
+            yield from self._put_config(dist_id, desired, oac_id)
         return {"_oac_id": oac_id}
 
     # --- delete / discover ---
@@ -333,20 +328,21 @@ class CloudFrontDistributions(Reconciler):
     def delete(self, resource, ctx):
         """Disable, wait until that is deployed (AWS deletes only disabled distributions), delete, then
         delete the OAC, which CloudFront refuses to delete while a distribution uses it."""
-        client = ctx.client("cloudfront")
         dist_id = resource.physical_id
-        found = unless_missing(client.get_distribution_config, *NOT_FOUND, Id=dist_id)
+        found = yield Call("cloudfront", "get_distribution_config", {"Id": dist_id}, missing_ok=True)
         if found is not None:
             config = found["DistributionConfig"]
             if config["Enabled"]:
-                client.update_distribution(Id=dist_id, IfMatch=found["ETag"], DistributionConfig={
-                    **config, "Enabled": False})
-            ctx.progress(resource.address, "waiting for the disabled distribution to deploy (minutes on AWS)")
-            client.get_waiter("distribution_deployed").wait(Id=dist_id, WaiterConfig=DEPLOYED)
-            etag = client.get_distribution(Id=dist_id)["ETag"]
-            unless_missing(client.delete_distribution, *NOT_FOUND, Id=dist_id, IfMatch=etag)
+                yield Call("cloudfront", "update_distribution",
+                           {"Id": dist_id, "IfMatch": found["ETag"], "DistributionConfig": {**config, "Enabled": False}},
+                           "disable")
+            yield Wait("cloudfront", "distribution_deployed", {"Id": dist_id},
+                       "the disabled distribution deployed (minutes on AWS)")
+            etag = (yield Call("cloudfront", "get_distribution", {"Id": dist_id}))["ETag"]
+            yield Call("cloudfront", "delete_distribution", {"Id": dist_id, "IfMatch": etag}, missing_ok=True)
         marker = _marker(ctx.owner, resource.address)
-        for oac in self._oacs(client):
+        for oac in (yield from self._listed_oacs()):
             if oac.get("Description") == marker:
-                etag = client.get_origin_access_control(Id=oac["Id"])["ETag"]
-                unless_missing(client.delete_origin_access_control, *NO_OAC, Id=oac["Id"], IfMatch=etag)
+                etag = (yield Call("cloudfront", "get_origin_access_control", {"Id": oac["Id"]}))["ETag"]
+                yield Call("cloudfront", "delete_origin_access_control", {"Id": oac["Id"], "IfMatch": etag},
+                           missing_ok=True)

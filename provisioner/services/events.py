@@ -11,21 +11,11 @@ from __future__ import annotations
 import json
 import re
 
-from provisioner.aws.errors import missing_is_done, unless_missing
+from provisioner.engine.operations import Call
 from provisioner.errors import ProvisionerError
-from provisioner.services.base import (
-    Delivery,
-    NameRule,
-    Observed,
-    Reconciler,
-    changed_fields,
-    retag,
-    tags_from_list,
-    tags_to_list,
-)
+from provisioner.services.base import Delivery, NameRule, Observed, Reconciler, TagApi
 from provisioner.spec.refs import Ref
 
-NOT_FOUND = ("ResourceNotFoundException",)
 SERVICE = "events.amazonaws.com"
 TARGET_FIELDS = ("function", "sqs_queue", "sns_topic", "state_machine")
 DELIVERED_FIELDS = ("function", "sqs_queue", "sns_topic", "dead_letter_queue")   # resource policies, not the role
@@ -132,9 +122,9 @@ def _placeholders(template: str) -> list[str]:
 
 def _check_entries(response: dict, call: str) -> None:
     """PutTargets and RemoveTargets answer 200 and list the targets they could not write."""
-    if response.get("FailedEntryCount"):
-        failed = "; ".join(f"{e.get('TargetId')}: {e.get('ErrorCode')}: {e.get('ErrorMessage')}"
-                           for e in response.get("FailedEntries", []))
+    failed = "; ".join(f"{e.get('TargetId')}: {e.get('ErrorCode')}: {e.get('ErrorMessage')}"
+                       for e in response.get("FailedEntries") or [])
+    if failed:
         raise ProvisionerError(f"{call} failed for {failed}")
 
 
@@ -145,6 +135,9 @@ class EventRules(Reconciler):
     name_rule = NameRule(r"[A-Za-z0-9._-]+", 1, 64, "an EventBridge rule name", "letters, digits, '.', '_' and '-'")
     rank = 38   # after the functions, queues, topics and state machines it targets
     delete_tier = 2
+    missing = ("ResourceNotFoundException",)
+    tag_api = TagApi("events", "ResourceARN")
+    updates = ((frozenset(RULE_FIELDS), "_put_rule"), (frozenset({"targets"}), "_update_targets"))
 
     # --- spec time ---
     def companions(self, node, spec):
@@ -206,7 +199,6 @@ class EventRules(Reconciler):
             "event_pattern": props.get("event_pattern"),
             "enabled": props["enabled"],
             "targets": {target_id: self._target(target, props) for target_id, target in props["targets"].items()},
-            "tags": ctx.tags_for(node),
         }
 
     def _target(self, target: dict, props: dict) -> dict:
@@ -224,11 +216,11 @@ class EventRules(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("events")
         name = node.physical_name
-        found = unless_missing(client.describe_rule, *NOT_FOUND, Name=name)
+        found = self.get(ctx, "describe_rule", Name=name)
         if found is None:
             return None
         arn = found["Arn"]
-        tags = tags_from_list(client.list_tags_for_resource(ResourceARN=arn).get("Tags"))
+        tags = self.tag_api.read(ctx, arn, self.missing)   # the Tagging API pass has no rules (see discover)
         targets = {target["Id"]: self._read_target(target)
                    for page in client.get_paginator("list_targets_by_rule").paginate(Rule=name)
                    for target in page["Targets"]}
@@ -268,7 +260,10 @@ class EventRules(Reconciler):
             request["EventPattern"] = json.dumps(desired["event_pattern"], sort_keys=True)
         return request
 
-    def _put_targets(self, client, node, targets: dict) -> None:
+    def _put_rule(self, node, desired, actual, fields, ctx):
+        yield Call("events", "put_rule", self._rule_request(node, desired), "set " + ", ".join(sorted(fields)))
+
+    def _put_targets(self, node, targets: dict):
         if not targets:
             return
         request = []
@@ -288,48 +283,45 @@ class EventRules(Reconciler):
             if target["role"]:
                 entry["RoleArn"] = target["role"]
             request.append(entry)
-        _check_entries(client.put_targets(Rule=node.physical_name, Targets=request), "PutTargets")
+        _check_entries((yield Call("events", "put_targets", {"Rule": node.physical_name, "Targets": request},
+                                   "put targets " + ", ".join(sorted(targets)))), "PutTargets")
+
+    def _remove_targets(self, name: str, ids: list, missing_ok: bool = False):
+        answer = yield Call("events", "remove_targets", {"Rule": name, "Ids": ids}, "remove targets " + ", ".join(ids),
+                            missing_ok=missing_ok)
+        if answer is not None:
+            _check_entries(answer, "RemoveTargets")
+        return answer
 
     def create(self, node, desired, ctx):
-        client = ctx.client("events")
-        arn = client.put_rule(**self._rule_request(node, desired), Tags=tags_to_list(desired["tags"]))["RuleArn"]
-        self._put_targets(client, node, desired["targets"])
+        request = {**self._rule_request(node, desired), "Tags": self.tag_api.format(desired["tags"])}
+        arn = (yield Call("events", "put_rule", request))["RuleArn"]
+        yield from self._put_targets(node, desired["targets"])
         return {"arn": arn}
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("events")
-        fields = changed_fields(diffs)
-        if fields & set(RULE_FIELDS):
-            client.put_rule(**self._rule_request(node, desired))
-        if "targets" in fields:
-            have = actual.props["targets"]
-            removed = sorted(set(have) - set(desired["targets"]))
-            if removed:
-                _check_entries(client.remove_targets(Rule=node.physical_name, Ids=removed), "RemoveTargets")
-            self._put_targets(client, node, {target_id: target for target_id, target in desired["targets"].items()
-                                             if have.get(target_id) != target})
-        if "tags" in fields:
-            arn = actual.outputs["arn"]
-            retag(desired["tags"], actual.props["tags"],
-                  lambda keys: client.untag_resource(ResourceARN=arn, TagKeys=keys),
-                  lambda tags: client.tag_resource(ResourceARN=arn, Tags=tags_to_list(tags)))
-        return {}
+    def _update_targets(self, node, desired, actual, fields, ctx):
+        have = actual.props["targets"]
+        removed = sorted(set(have) - set(desired["targets"]))
+        if removed:
+            yield from self._remove_targets(node.physical_name, removed)
+        yield from self._put_targets(node, {target_id: target for target_id, target in desired["targets"].items()
+                                            if have.get(target_id) != target})
 
     # --- delete / discover ---
     def delete(self, resource, ctx):
-        client = ctx.client("events")
         name = resource.physical_id
-        with missing_is_done(*NOT_FOUND):
-            ids = [target["Id"] for page in client.get_paginator("list_targets_by_rule").paginate(Rule=name)
-                   for target in page["Targets"]]
-            if ids:   # a rule with targets cannot be deleted
-                _check_entries(client.remove_targets(Rule=name, Ids=ids), "RemoveTargets")
-            client.delete_rule(Name=name)
+        listed = self.get(ctx, "list_targets_by_rule", Rule=name)   # a rule has at most 5 targets: one page
+        if listed is None:
+            return
+        ids = [target["Id"] for target in listed["Targets"]]
+        # a rule with targets cannot be deleted
+        if ids and (yield from self._remove_targets(name, ids, missing_ok=True)) is None:
+            return
+        yield Call("events", "delete_rule", {"Name": name}, missing_ok=True)
 
     def discover(self, ctx):
         """moto's Resource Groups Tagging API returns no rules (AWS's does): ListRules, then tags, on both."""
         client = ctx.client("events")
         rules = [(rule["Name"], rule["Arn"]) for page in client.get_paginator("list_rules").paginate()
                  for rule in page["Rules"]]
-        return self.owned_among(ctx, rules, lambda _, arn: tags_from_list(
-            client.list_tags_for_resource(ResourceARN=arn).get("Tags")))
+        return self.owned_among(ctx, rules, lambda _, arn: self.tag_api.read(ctx, arn, self.missing))

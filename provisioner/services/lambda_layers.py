@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 
-from provisioner.aws.errors import missing_is_done, unless_missing
+from provisioner.aws.errors import unless_missing
+from provisioner.engine.operations import Call
 from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler
-from provisioner.services.lambda_functions import code_folder
-from provisioner.services.lambda_packaging import Package, PackagingError, build_package
+from provisioner.services.lambda_code import code_folder, folder_package
+from provisioner.services.lambda_packaging import Package
 from provisioner.spec.runtimes import deprecation_warning
 
-NOT_FOUND = ("ResourceNotFoundException",)
 MARKER = re.compile(r"\s*\[provisioner (?P<project>[^/\]]+)/(?P<environment>[^ \]]+) (?P<address>[^\]]+)\]$")
 
 
@@ -42,6 +42,9 @@ class LambdaLayers(Reconciler):
     derived_fields = frozenset({"code_sha256"})
     outputs_new_on_change = frozenset({"arn", "version"})
     rank = 21
+    missing = ("ResourceNotFoundException",)
+    updates = ((frozenset({"code_sha256", "description", "runtimes", "architectures", "share_with"}),
+                "_publish_or_share"),)
 
     def validate(self, node, spec):
         out = [(("runtimes", index), warning, "warning") for index, runtime in enumerate(node.props["runtimes"])
@@ -53,11 +56,10 @@ class LambdaLayers(Reconciler):
 
     def package(self, node, spec) -> Package:
         folder = code_folder(spec, node.props["code"])
-        if folder is None:
-            raise PackagingError(f"{node.address}: code folder '{node.props['code']}' not found")
         python = all(runtime.startswith("python") for runtime in node.props["runtimes"])
-        prefix = "python/" if python and not (folder / "python").is_dir() else ""
-        return build_package(folder, node.props["architectures"][0], node.props["runtimes"][0], prefix=prefix)
+        prefix = "python/" if python and folder is not None and not (folder / "python").is_dir() else ""
+        return folder_package(node, folder, node.props["code"], node.props["architectures"][0],
+                              node.props["runtimes"][0], prefix=prefix)
 
     def desired(self, node, ctx):
         package = self.package(node, ctx.spec)
@@ -67,9 +69,7 @@ class LambdaLayers(Reconciler):
 
     def read(self, node, ctx):
         client = ctx.client("lambda")
-        versions = unless_missing(lambda: [
-            version for page in client.get_paginator("list_layer_versions").paginate(LayerName=node.physical_name)
-            for version in page["LayerVersions"]], *NOT_FOUND)
+        versions = unless_missing(self._versions, *self.missing, ctx=ctx, name=node.physical_name)
         if not versions:
             return None
         newest = max(versions, key=lambda v: v["Version"])
@@ -78,25 +78,32 @@ class LambdaLayers(Reconciler):
         props = {"code_sha256": content.get("CodeSha256"), "description": description,
                  "runtimes": sorted(newest.get("CompatibleRuntimes", [])),
                  "architectures": sorted(newest.get("CompatibleArchitectures", [])),
-                 "share_with": self._shared_with(client, node.physical_name, newest["Version"])}
+                 "share_with": self._shared_with(ctx, node.physical_name, newest["Version"])}
         return Observed(props, self._outputs(newest["LayerVersionArn"], newest["Version"], node), tags)
 
     @staticmethod
-    def _shared_with(client, name, version) -> list[str]:
+    def _versions(ctx, name) -> list:
+        pages = ctx.client("lambda").get_paginator("list_layer_versions").paginate(LayerName=name)
+        return [version for page in pages for version in page["LayerVersions"]]
+
+    def _shared_with(self, ctx, name, version) -> list[str]:
         """Accounts the version's policy lets use it ("*": every account)."""
-        found = unless_missing(client.get_layer_version_policy, *NOT_FOUND, LayerName=name, VersionNumber=version)
+        found = self.get(ctx, "get_layer_version_policy", LayerName=name, VersionNumber=version)
         statements = json.loads(found["Policy"]).get("Statement", []) if found else []
         principals = [s.get("Principal") for s in statements if s.get("Action") == "lambda:GetLayerVersion"]
         principals = [p.get("AWS") if isinstance(p, dict) else p for p in principals]
         return sorted(p.split(":")[4] if p.startswith("arn:") else p for p in principals if isinstance(p, str))
 
     @staticmethod
-    def _share(client, name, version, add=(), remove=()):
+    def _share(name, version, add=(), remove=()):
         for account in remove:
-            client.remove_layer_version_permission(LayerName=name, VersionNumber=version, StatementId=_sid(account))
+            yield Call("lambda", "remove_layer_version_permission",
+                       {"LayerName": name, "VersionNumber": version, "StatementId": _sid(account)},
+                       f"stop sharing with {account}")
         for account in add:
-            client.add_layer_version_permission(LayerName=name, VersionNumber=version, StatementId=_sid(account),
-                                                Action="lambda:GetLayerVersion", Principal=account)
+            yield Call("lambda", "add_layer_version_permission",
+                       {"LayerName": name, "VersionNumber": version, "StatementId": _sid(account),
+                        "Action": "lambda:GetLayerVersion", "Principal": account}, f"share with {account}")
 
     def _outputs(self, version_arn, version, node):
         return {"arn": version_arn, "layer_arn": version_arn.rsplit(":", 1)[0], "name": node.physical_name,
@@ -104,29 +111,28 @@ class LambdaLayers(Reconciler):
 
     def create(self, node, desired, ctx):
         marker = f"[provisioner {ctx.owner.project}/{ctx.owner.environment} {node.address}]"
-        published = ctx.client("lambda").publish_layer_version(
-            LayerName=node.physical_name, Content={"ZipFile": desired["_package"].zip_bytes},
-            Description=f"{desired['description']} {marker}".strip(), CompatibleRuntimes=desired["runtimes"],
-            CompatibleArchitectures=desired["architectures"])
-        self._share(ctx.client("lambda"), node.physical_name, published["Version"], add=desired["share_with"])
+        published = yield Call("lambda", "publish_layer_version", {
+            "LayerName": node.physical_name, "Content": {"ZipFile": desired["_package"].zip_bytes},
+            "Description": f"{desired['description']} {marker}".strip(), "CompatibleRuntimes": desired["runtimes"],
+            "CompatibleArchitectures": desired["architectures"]}, "publish a version")
+        yield from self._share(node.physical_name, published["Version"], add=desired["share_with"])
         return self._outputs(published["LayerVersionArn"], published["Version"], node)
 
-    def update(self, node, desired, actual, diffs, ctx):
+    def _publish_or_share(self, node, desired, actual, fields, ctx):
         """Versions are immutable: any other change publishes a new one (older ones stay for functions using them);
         who may use the newest one is its permissions, changed in place."""
-        if {d.field for d in diffs} - {"share_with"}:
-            return self.create(node, desired, ctx)
+        if fields - {"share_with"}:
+            return (yield from self.create(node, desired, ctx))
         wanted, have = set(desired["share_with"]), set(actual.props["share_with"])
-        self._share(ctx.client("lambda"), node.physical_name, actual.outputs["version"],
-                    add=sorted(wanted - have), remove=sorted(have - wanted))
+        yield from self._share(node.physical_name, actual.outputs["version"],
+                               add=sorted(wanted - have), remove=sorted(have - wanted))
         return dict(actual.outputs)   # the same version: what dependents planned as unknown
 
     def delete(self, resource, ctx):
-        client = ctx.client("lambda")
-        with missing_is_done(*NOT_FOUND):
-            for page in client.get_paginator("list_layer_versions").paginate(LayerName=resource.physical_id):
-                for version in page["LayerVersions"]:
-                    client.delete_layer_version(LayerName=resource.physical_id, VersionNumber=version["Version"])
+        name = resource.physical_id
+        for version in unless_missing(self._versions, *self.missing, default=[], ctx=ctx, name=name):
+            yield Call("lambda", "delete_layer_version", {"LayerName": name, "VersionNumber": version["Version"]},
+                       f"delete version {version['Version']}", missing_ok=True)
 
     def discover(self, ctx):
         owned = []

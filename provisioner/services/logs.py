@@ -1,10 +1,9 @@
 """CloudWatch Logs log groups: retention, KMS key, class, tags."""
 from __future__ import annotations
 
-from provisioner.aws.errors import unless_missing
-from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler, retag
+from provisioner.engine.operations import Call
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler, TagApi
 
-NOT_FOUND = ("ResourceNotFoundException",)
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                   2922, 3288, 3653)
 
@@ -18,6 +17,9 @@ class LogGroups(Reconciler):
     immutable = frozenset({"log_class"})
     tagging_type = "logs"   # the emulator finds nothing for "logs:log-group"; "logs" works on both
     rank = 15
+    missing = ("ResourceNotFoundException",)
+    tag_api = TagApi("logs", "resourceArn", tags_param="tags", keys_param="tagKeys", as_map=True, listed="tags")
+    updates = ((frozenset({"retention_days"}), "_set_retention"), (frozenset({"kms_key"}), "_set_kms_key"))
 
     def matches_arn(self, arn):
         return arn.split(":", 6)[2:3] == ["logs"] and ":log-group:" in arn
@@ -35,9 +37,6 @@ class LogGroups(Reconciler):
                                       ctx.aws.arn("logs", "log-group:*")}},
         }]
 
-    def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": self.arn(node.physical_name, ctx)}
-
     def arn(self, name, ctx):
         return ctx.aws.arn("logs", f"log-group:{name}")
 
@@ -47,19 +46,16 @@ class LogGroups(Reconciler):
             "retention_days": props["retention_days"],
             "kms_key": props.get("kms_key"),
             "log_class": props["log_class"],
-            "tags": ctx.tags_for(node),
         }
 
     def read(self, node, ctx):
-        client = ctx.client("logs")
         name = node.physical_name
         prefix = self._listing_prefix(name, ctx)
-        group = ctx.memo(f"log_groups:{prefix}", lambda: self._groups_under(client, prefix)).get(name)
+        group = ctx.memo(f"log_groups:{prefix}", lambda: self._groups_under(ctx.client("logs"), prefix)).get(name)
         if group is None:
             return None
         arn = self.arn(name, ctx)
-        tags = ctx.tags_of(arn, lambda: {k: v for k, v in client.list_tags_for_resource(resourceArn=arn)
-                                         .get("tags", {}).items() if not k.startswith("aws:")})
+        tags = self.read_tags(ctx, arn)
         props = {
             "retention_days": group.get("retentionInDays"),
             "kms_key": group.get("kmsKeyId") or None,
@@ -86,40 +82,34 @@ class LogGroups(Reconciler):
         return {group["logGroupName"]: group for page in pages for group in page.get("logGroups", [])}
 
     def create(self, node, desired, ctx):
-        client = ctx.client("logs")
         name = node.physical_name
-        request = {"logGroupName": name, "tags": desired["tags"], "logGroupClass": desired["log_class"]}
+        request = {"logGroupName": name, "tags": self.tag_api.format(desired["tags"]),
+                   "logGroupClass": desired["log_class"]}
         if desired["kms_key"]:
             request["kmsKeyId"] = desired["kms_key"]
-        client.create_log_group(**request)
+        yield Call("logs", "create_log_group", request)
         if desired["retention_days"]:
-            client.put_retention_policy(logGroupName=name, retentionInDays=desired["retention_days"])
+            yield from self._set_retention(node, desired, None, {"retention_days"}, ctx)
         return {"arn": self.arn(name, ctx)}
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("logs")
+    def _set_retention(self, node, desired, actual, fields, ctx):
         name = node.physical_name
-        fields = {d.field for d in diffs}
-        if "retention_days" in fields:
-            if desired["retention_days"]:
-                client.put_retention_policy(logGroupName=name, retentionInDays=desired["retention_days"])
-            else:
-                client.delete_retention_policy(logGroupName=name)
-        if "kms_key" in fields:
-            if desired["kms_key"]:
-                client.associate_kms_key(logGroupName=name, kmsKeyId=desired["kms_key"])
-            else:
-                client.disassociate_kms_key(logGroupName=name)
-        if "tags" in fields:
-            arn = actual.outputs["arn"]
-            retag(desired["tags"], actual.props["tags"],
-                  lambda keys: client.untag_resource(resourceArn=arn, tagKeys=keys),
-                  lambda tags: client.tag_resource(resourceArn=arn, tags=tags))
-        return {}
+        if desired["retention_days"]:
+            yield Call("logs", "put_retention_policy",
+                       {"logGroupName": name, "retentionInDays": desired["retention_days"]})
+        else:
+            yield Call("logs", "delete_retention_policy", {"logGroupName": name}, "keep events forever")
+
+    def _set_kms_key(self, node, desired, actual, fields, ctx):
+        name = node.physical_name
+        if desired["kms_key"]:
+            yield Call("logs", "associate_kms_key", {"logGroupName": name, "kmsKeyId": desired["kms_key"]})
+        else:
+            yield Call("logs", "disassociate_kms_key", {"logGroupName": name})
 
     def owned_from_arn(self, arn, tags):
         name = arn.split(":log-group:", 1)[1].removesuffix(":*")
         return OwnedResource.from_tags(self.kind, tags, name, arn.removesuffix(":*"))
 
     def delete(self, resource, ctx):
-        unless_missing(ctx.client("logs").delete_log_group, *NOT_FOUND, logGroupName=resource.physical_id)
+        yield Call("logs", "delete_log_group", {"logGroupName": resource.physical_id}, missing_ok=True)

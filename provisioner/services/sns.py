@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from provisioner.aws.errors import unless_missing
+from provisioner.engine.operations import Call
 from provisioner.policy.canonical import canonical_policy, policy_json
 from provisioner.services.base import (
     Delivery,
@@ -11,19 +11,19 @@ from provisioner.services.base import (
     Observed,
     OwnedResource,
     Reconciler,
+    TagApi,
+    fifo_physical_name,
     logical_sid,
     managed_key_refusal,
-    retag,
     service_sid,
-    tags_from_list,
-    tags_to_list,
 )
 from provisioner.spec.refs import Ref, Template
 
-NOT_FOUND = ("NotFound", "NotFoundException")
 AWS_MANAGED_KEY = "alias/aws/sns"
 RAW_PROTOCOLS = {"sqs", "http", "https", "firehose"}
 PENDING = ("PendingConfirmation", "pending confirmation")
+ATTRIBUTE_NAMES = {"display_name": "DisplayName", "kms_key": "KmsMasterKeyId",
+                   "content_based_deduplication": "ContentBasedDeduplication"}
 
 
 def _subscription_key(protocol: str, endpoint) -> str:
@@ -40,12 +40,13 @@ class SnsTopics(Reconciler):
     tagging_type = "sns"
     rank = 30
     opt_outs = ((("encryption",), "none", "messages are stored unencrypted (FSBP SNS.1)"),)
+    missing = ("NotFound", "NotFoundException")
+    tag_api = TagApi("sns", "ResourceArn")
+    updates = ((frozenset(ATTRIBUTE_NAMES), "_set_attributes"), (frozenset({"policy"}), "_set_policy"),
+               (frozenset({"subscriptions"}), "_update_subscriptions"))
 
     def physical_name(self, node):
-        name = node.default_physical_name
-        if node.props.get("fifo") and not name.endswith(".fifo"):
-            name += ".fifo"
-        return name
+        return fifo_physical_name(node)
 
     def validate(self, node, spec):
         props, out = node.props, []
@@ -88,8 +89,8 @@ class SnsTopics(Reconciler):
             return "email", sub["email"]
         return sub["protocol"], sub["endpoint"]
 
-    def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": ctx.aws.arn("sns", node.physical_name)}
+    def arn(self, name, ctx):
+        return ctx.aws.arn("sns", name)
 
     # --- desired ---
     def desired(self, node, ctx):
@@ -108,7 +109,6 @@ class SnsTopics(Reconciler):
             "display_name": props["display_name"],
             "kms_key": None if props["encryption"] == "none" else props.get("kms_key") or AWS_MANAGED_KEY,
             "subscriptions": {},
-            "tags": ctx.tags_for(node),
             "_subscriptions": subscriptions,
             **self._delivery_policy(node, ctx),
         }
@@ -136,15 +136,14 @@ class SnsTopics(Reconciler):
 
     # --- read ---
     def read(self, node, ctx):
-        client = ctx.client("sns")
-        arn = ctx.aws.arn("sns", node.physical_name)
-        found = unless_missing(client.get_topic_attributes, *NOT_FOUND, TopicArn=arn)
+        arn = self.arn(node.physical_name, ctx)
+        found = self.get(ctx, "get_topic_attributes", TopicArn=arn)
         if found is None:
             return None
         attrs = found["Attributes"]
-        tags = ctx.tags_of(arn, lambda: tags_from_list(client.list_tags_for_resource(ResourceArn=arn).get("Tags")))
+        tags = self.read_tags(ctx, arn)
         fifo = attrs.get("FifoTopic") == "true"
-        subscriptions = self._subscriptions(client, arn)
+        subscriptions = self._subscriptions(ctx.client("sns"), arn)
         props = {
             "fifo": fifo,
             "content_based_deduplication": attrs.get("ContentBasedDeduplication") == "true" if fifo else None,
@@ -187,52 +186,46 @@ class SnsTopics(Reconciler):
             attrs["ContentBasedDeduplication"] = str(desired["content_based_deduplication"]).lower()
         return attrs
 
-    def _subscribe(self, client, topic_arn, sub):
+    def _subscribe(self, topic_arn, sub) -> Call:
         attributes = {}
         if sub["raw_message_delivery"]:
             attributes["RawMessageDelivery"] = "true"
         if sub["filter_policy"]:
             attributes["FilterPolicy"] = json.dumps(sub["filter_policy"], sort_keys=True)
-        client.subscribe(TopicArn=topic_arn, Protocol=sub["protocol"], Endpoint=sub["endpoint"],
-                         Attributes=attributes, ReturnSubscriptionArn=True)
+        return Call("sns", "subscribe", {"TopicArn": topic_arn, "Protocol": sub["protocol"],
+                                         "Endpoint": sub["endpoint"], "Attributes": attributes,
+                                         "ReturnSubscriptionArn": True})
 
     def create(self, node, desired, ctx):
-        client = ctx.client("sns")
-        arn = client.create_topic(Name=node.physical_name, Attributes=self._topic_attributes(desired),
-                                  Tags=tags_to_list(desired["tags"]))["TopicArn"]
+        arn = (yield Call("sns", "create_topic", {"Name": node.physical_name,
+                                                  "Attributes": self._topic_attributes(desired),
+                                                  "Tags": self.tag_api.format(desired["tags"])}))["TopicArn"]
         for sub in desired["_subscriptions"]:
-            self._subscribe(client, arn, sub)
+            yield self._subscribe(arn, sub)
         return {"arn": arn}
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("sns")
-        arn = actual.outputs["arn"]
-        fields = {d.field for d in diffs}
-        attribute_fields = {"display_name": "DisplayName", "kms_key": "KmsMasterKeyId",
-                            "content_based_deduplication": "ContentBasedDeduplication"}
-        for field, name in attribute_fields.items():
+    def _set_attributes(self, node, desired, actual, fields, ctx):
+        for field, name in ATTRIBUTE_NAMES.items():
             if field in fields:
                 value = desired[field]
                 value = "" if value is None else str(value).lower() if isinstance(value, bool) else value
-                client.set_topic_attributes(TopicArn=arn, AttributeName=name, AttributeValue=value)
-        if "policy" in fields:
-            client.set_topic_attributes(TopicArn=arn, AttributeName="Policy",
-                                        AttributeValue=policy_json(desired["_policy_document"]))
-        if "subscriptions" in fields:
-            self._update_subscriptions(client, arn, desired, actual, ctx, node)
-        if "tags" in fields:
-            retag(desired["tags"], actual.props["tags"],
-                  lambda keys: client.untag_resource(ResourceArn=arn, TagKeys=keys),
-                  lambda tags: client.tag_resource(ResourceArn=arn, Tags=tags_to_list(tags)))
-        return {}
+                yield self._set_attribute(actual, name, value)
 
-    def _update_subscriptions(self, client, topic_arn, desired, actual, ctx, node):
+    def _set_policy(self, node, desired, actual, fields, ctx):
+        yield self._set_attribute(actual, "Policy", policy_json(desired["_policy_document"]))
+
+    def _set_attribute(self, actual, name, value) -> Call:
+        return Call("sns", "set_topic_attributes",
+                    {"TopicArn": actual.outputs["arn"], "AttributeName": name, "AttributeValue": value})
+
+    def _update_subscriptions(self, node, desired, actual, fields, ctx):
+        topic_arn = actual.outputs["arn"]
         have = actual.props["subscriptions"]
         arns = actual.outputs.get("_subscription_arns", {})
         wanted = {_subscription_key(s["protocol"], s["endpoint"]): s for s in desired["_subscriptions"]}
         for key, sub in wanted.items():
             if key not in have:
-                self._subscribe(client, topic_arn, sub)
+                yield self._subscribe(topic_arn, sub)
             elif have[key] != desired["subscriptions"][key]:
                 sub_arn = arns.get(key)
                 if sub_arn in PENDING or sub_arn is None:
@@ -240,13 +233,11 @@ class SnsTopics(Reconciler):
                              "can be changed once it is confirmed")
                     continue
                 if have[key]["raw_message_delivery"] != sub["raw_message_delivery"]:
-                    client.set_subscription_attributes(
-                        SubscriptionArn=sub_arn, AttributeName="RawMessageDelivery",
-                        AttributeValue=str(bool(sub["raw_message_delivery"])).lower())
+                    yield self._set_subscription_attribute(sub_arn, "RawMessageDelivery",
+                                                           str(bool(sub["raw_message_delivery"])).lower())
                 if have[key]["filter_policy"] != sub["filter_policy"]:
-                    client.set_subscription_attributes(
-                        SubscriptionArn=sub_arn, AttributeName="FilterPolicy",
-                        AttributeValue=json.dumps(sub["filter_policy"] or {}, sort_keys=True))
+                    yield self._set_subscription_attribute(sub_arn, "FilterPolicy",
+                                                           json.dumps(sub["filter_policy"] or {}, sort_keys=True))
         for key in have:
             if key not in wanted:
                 sub_arn = arns.get(key)
@@ -254,12 +245,15 @@ class SnsTopics(Reconciler):
                     ctx.warn(f"{node.address}: subscription {key} is pending confirmation and cannot be removed "
                              "until it is confirmed or expires (3 days)")
                     continue
-                client.unsubscribe(SubscriptionArn=sub_arn)
+                yield Call("sns", "unsubscribe", {"SubscriptionArn": sub_arn}, f"remove {key}")
+
+    def _set_subscription_attribute(self, sub_arn, name, value) -> Call:
+        return Call("sns", "set_subscription_attributes",
+                    {"SubscriptionArn": sub_arn, "AttributeName": name, "AttributeValue": value})
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
         return OwnedResource.from_tags(self.kind, tags, arn, arn)
 
     def delete(self, resource, ctx):
-        client = ctx.client("sns")
-        unless_missing(client.delete_topic, *NOT_FOUND, TopicArn=resource.arn)
+        yield Call("sns", "delete_topic", {"TopicArn": resource.arn}, missing_ok=True)

@@ -11,6 +11,7 @@ from provisioner.services.base import (
     OwnedResource,
     Reconciler,
     TagApi,
+    fifo_physical_name,
     logical_sid,
     service_sid,
 )
@@ -43,10 +44,7 @@ class SqsQueues(Reconciler):
                            "sqs_managed_sse", "dead_letter", "policy"}), "_set_attributes"),)
 
     def physical_name(self, node):
-        name = node.default_physical_name
-        if node.props.get("fifo") and not name.endswith(".fifo"):
-            name += ".fifo"
-        return name
+        return fifo_physical_name(node)
 
     def validate(self, node, spec):
         props = node.props
@@ -71,8 +69,8 @@ class SqsQueues(Reconciler):
             out.append((("kms_data_key_reuse_seconds",), "only applies with kms_key", "warning"))
         return out
 
-    def predicted_outputs(self, node, ctx):
-        return {"name": node.physical_name, "arn": ctx.aws.arn("sqs", node.physical_name)}
+    def arn(self, name, ctx):
+        return ctx.aws.arn("sqs", name)
 
     # --- desired ---
     def desired(self, node, ctx):
@@ -168,7 +166,7 @@ class SqsQueues(Reconciler):
             attrs.pop("RedrivePolicy", None)
         url = (yield Call("sqs", "create_queue", {"QueueName": node.physical_name, "Attributes": attrs,
                                                   "tags": self.tag_api.format(desired["tags"])}))["QueueUrl"]
-        return {"url": url, "arn": ctx.aws.arn("sqs", node.physical_name)}
+        return {"url": url, "arn": self.arn(node.physical_name, ctx)}
 
     def _set_attributes(self, node, desired, actual, fields, ctx):
         attrs = self._attributes(desired, fields)

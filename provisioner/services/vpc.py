@@ -9,31 +9,18 @@ from __future__ import annotations
 import copy
 import ipaddress
 
-from provisioner.aws.errors import unless_missing
-from provisioner.aws.retries import eventually
 from provisioner.engine.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
+from provisioner.engine.operations import Call, Wait
 from provisioner.errors import ProvisionerError
 from provisioner.policy.canonical import canonical_policy, policy_json
 from provisioner.policy.grants import compile_grants
-from provisioner.services.base import (
-    Observed,
-    OwnedResource,
-    Reconciler,
-    changed_fields,
-    retag,
-    tags_from_list,
-    tags_to_list,
-)
+from provisioner.services.base import Observed, OwnedResource, Reconciler, TagApi, tags_from_list
 
 SUBNET_TAG = "provisioner:subnet"   # the spec key of a subnet and of its route table
 DNS = {"dns_support": ("enableDnsSupport", "EnableDnsSupport"),   # (DescribeVpcAttribute, ModifyVpcAttribute)
        "dns_hostnames": ("enableDnsHostnames", "EnableDnsHostnames")}
 NEW_VPC_DNS = {"dns_support": True, "dns_hostnames": False}   # what AWS gives a VPC it creates
 ENDPOINT_TARGETS = {"dynamodb": ("tables", "dynamodb_table"), "s3": ("buckets", "s3_bucket")}
-# EC2 is eventually consistent: an id just returned may not be found by the next call for a moment
-NEW_ID_NOT_FOUND = ("InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound")
-ENDPOINT_GONE = ("InvalidVpcEndpoint.NotFound", "InvalidVpcEndpointId.NotFound")
-WAIT = {"Delay": 2, "MaxAttempts": 90}
 PREFIXES = (16, 28)   # the block sizes AWS allows for a VPC and a subnet
 
 
@@ -61,6 +48,12 @@ class Vpcs(Reconciler):
     immutable = frozenset({"cidr"})
     tagging_type = "ec2:vpc"
     rank = 21   # before the functions that may run in its subnets, so deleted after them
+    missing = ("InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound",
+               "InvalidAssociationID.NotFound", "InvalidVpcEndpoint.NotFound", "InvalidVpcEndpointId.NotFound")
+    # tags are read with the VPC and its parts (Describe* answers carry them)
+    tag_api = TagApi("ec2", "Resources", "id", tag="create_tags", untag="delete_tags", keys_param="Tags",
+                     resource_as_list=True, keys_as_tags=True)
+    updates = ((frozenset(DNS), "_update_dns"), (frozenset({"private_subnets", "gateway_endpoints"}), "_update_parts"))
 
     # --- spec time ---
     def validate(self, node, spec):
@@ -113,10 +106,12 @@ class Vpcs(Reconciler):
                                 for key, subnet in props["private_subnets"].items()},
             "gateway_endpoints": {service: {"policy": None, "route_tables": sorted(props["private_subnets"])}
                                   for service in props["gateway_endpoints"]},
-            "tags": {**ctx.tags_for(node), "Name": node.physical_name},
             "_policies": {service: self.endpoint_policy(service, endpoint, ctx.spec)
                           for service, endpoint in props["gateway_endpoints"].items()},
         }
+
+    def desired_tags(self, node, ctx):
+        return {**ctx.tags_for(node), "Name": node.physical_name}
 
     def normalize(self, desired):
         endpoints = {service: {**endpoint, "policy": canonical_policy(desired["_policies"][service])}
@@ -203,46 +198,43 @@ class Vpcs(Reconciler):
 
     # --- write ---
     def create(self, node, desired, ctx):
-        ec2 = ctx.client("ec2")
-        vpc = ec2.create_vpc(CidrBlock=desired["cidr"],
-                             TagSpecifications=_tagging("vpc", desired["tags"]))["Vpc"]
+        vpc = (yield Call("ec2", "create_vpc", {"CidrBlock": desired["cidr"],
+                                                "TagSpecifications": self._tagging("vpc", desired["tags"])}))["Vpc"]
         vpc_id = vpc["VpcId"]
         if vpc["State"] != "available":
-            ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id], WaiterConfig=WAIT)
+            yield Wait("ec2", "vpc_available", {"VpcIds": [vpc_id]})
         state = {"cidr": desired["cidr"], **NEW_VPC_DNS, "subnets": {}, "route_tables": {}, "endpoints": {}}
-        self._converge(ec2, vpc_id, node, desired, state, set(desired), ctx)
+        yield from self._set_dns(vpc_id, desired, state, set(DNS))
+        yield from self._converge_parts(vpc_id, node, desired, state, set(desired), ctx)
         return self._outputs(vpc_id, node, state, ctx)
 
-    def update(self, node, desired, actual, diffs, ctx):
-        ec2 = ctx.client("ec2")
+    def _update_dns(self, node, desired, actual, fields, ctx):
+        yield from self._set_dns(actual.outputs["id"], desired, dict(actual.props), fields)
+
+    def _update_parts(self, node, desired, actual, fields, ctx):
         vpc_id, state = actual.outputs["id"], copy.deepcopy(actual.outputs["_state"])
-        fields = changed_fields(diffs)
-        self._converge(ec2, vpc_id, node, desired, state, fields, ctx)
-        if "tags" in fields:
-            retag(desired["tags"], actual.props["tags"],
-                  lambda keys: ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": k} for k in keys]),
-                  lambda tags: ec2.create_tags(Resources=[vpc_id], Tags=tags_to_list(tags)))
+        yield from self._converge_parts(vpc_id, node, desired, state, fields, ctx)
         return self._outputs(vpc_id, node, state, ctx)
 
-    def _converge(self, ec2, vpc_id, node, desired, state, fields, ctx):
-        """Bring the changed fields from state to desired; state is updated to what now exists."""
-        settled = eventually(NEW_ID_NOT_FOUND, timeout=60, on_wait=lambda m: ctx.progress(node.address, m))
-        cleared = _cleared(node.address, ctx)
+    def _set_dns(self, vpc_id, desired, state, fields):
         # AWS refuses hostnames without DNS support: support is turned on first and off last
         order = ("dns_support", "dns_hostnames") if desired["dns_support"] else ("dns_hostnames", "dns_support")
         for field in order:
             if field in fields and desired[field] != state[field]:
-                settled(ec2.modify_vpc_attribute)(VpcId=vpc_id, **{DNS[field][1]: {"Value": desired[field]}})
+                yield Call("ec2", "modify_vpc_attribute", {"VpcId": vpc_id, DNS[field][1]: {"Value": desired[field]}})
                 state[field] = desired[field]
+
+    def _converge_parts(self, vpc_id, node, desired, state, fields, ctx):
+        """Bring subnets, route tables and endpoints from state to desired; state is updated to what now exists."""
         if "private_subnets" in fields:
-            self._put_subnets(ec2, settled, cleared, vpc_id, node, desired, state)
+            yield from self._put_subnets(vpc_id, node, desired, state)
         if "gateway_endpoints" in fields:
-            self._put_endpoints(ec2, settled, vpc_id, node, desired, state, ctx)
+            yield from self._put_endpoints(vpc_id, node, desired, state, ctx)
         if "private_subnets" in fields:   # after the endpoints have let go of them
             for key in [k for k in state["route_tables"] if k not in desired["private_subnets"]]:
-                self._delete_route_table(ec2, state["route_tables"].pop(key), cleared)
+                yield from self._delete_route_table(state["route_tables"].pop(key))
 
-    def _put_subnets(self, ec2, settled, cleared, vpc_id, node, desired, state):
+    def _put_subnets(self, vpc_id, node, desired, state):
         """Each spec subnet with its own route table, associated; a subnet whose cidr or AZ changed is replaced."""
         wanted, subnets, tables = desired["private_subnets"], state["subnets"], state["route_tables"]
         for key, subnet in list(subnets.items()):
@@ -250,32 +242,32 @@ class Vpcs(Reconciler):
             if want is None or (want["cidr"], want["availability_zone"]) != (subnet["cidr"],
                                                                               subnet["availability_zone"]):
                 # AWS drops the subnet's route table association with it
-                unless_missing(cleared(ec2.delete_subnet), "InvalidSubnetID.NotFound", SubnetId=subnets.pop(key)["id"])
+                yield Call("ec2", "delete_subnet", {"SubnetId": subnets.pop(key)["id"]}, missing_ok=True)
         pending = []
         for key, want in wanted.items():
             tags = {**desired["tags"], "Name": f"{node.physical_name}-{key}", SUBNET_TAG: key}
             if key not in subnets:
-                made = settled(ec2.create_subnet)(VpcId=vpc_id, CidrBlock=want["cidr"],
-                                                  AvailabilityZone=want["availability_zone"],
-                                                  TagSpecifications=_tagging("subnet", tags))["Subnet"]
+                made = (yield Call("ec2", "create_subnet", {
+                    "VpcId": vpc_id, "CidrBlock": want["cidr"], "AvailabilityZone": want["availability_zone"],
+                    "TagSpecifications": self._tagging("subnet", tags)}))["Subnet"]
                 subnets[key] = {"id": made["SubnetId"], "cidr": want["cidr"],
                                 "availability_zone": want["availability_zone"]}
                 if made["State"] != "available":
                     pending.append(made["SubnetId"])
             if key not in tables:
-                made = settled(ec2.create_route_table)(VpcId=vpc_id,
-                                                       TagSpecifications=_tagging("route-table", tags))["RouteTable"]
+                made = (yield Call("ec2", "create_route_table", {
+                    "VpcId": vpc_id, "TagSpecifications": self._tagging("route-table", tags)}))["RouteTable"]
                 tables[key] = {"id": made["RouteTableId"], "associations": {}}
         if pending:
-            ec2.get_waiter("subnet_available").wait(SubnetIds=pending, WaiterConfig=WAIT)
+            yield Wait("ec2", "subnet_available", {"SubnetIds": pending})
         for key in wanted:
             subnet_id, table = subnets[key]["id"], tables[key]
             if subnet_id not in table["associations"].values():
-                association = settled(ec2.associate_route_table)(RouteTableId=table["id"],
-                                                                 SubnetId=subnet_id)["AssociationId"]
+                association = (yield Call("ec2", "associate_route_table",
+                                          {"RouteTableId": table["id"], "SubnetId": subnet_id}))["AssociationId"]
                 table["associations"][association] = subnet_id
 
-    def _put_endpoints(self, ec2, settled, vpc_id, node, desired, state, ctx):
+    def _put_endpoints(self, vpc_id, node, desired, state, ctx):
         table_ids = {key: table["id"] for key, table in state["route_tables"].items()}
         endpoints = state["endpoints"]
         for service, want in desired["gateway_endpoints"].items():
@@ -284,10 +276,10 @@ class Vpcs(Reconciler):
             have = endpoints.get(service)
             if have is None:
                 tags = {**desired["tags"], "Name": f"{node.physical_name}-{service}"}
-                made = settled(ec2.create_vpc_endpoint)(
-                    VpcEndpointType="Gateway", VpcId=vpc_id, ServiceName=f"com.amazonaws.{ctx.region}.{service}",
-                    RouteTableIds=ids, PolicyDocument=document,
-                    TagSpecifications=_tagging("vpc-endpoint", tags))["VpcEndpoint"]
+                made = (yield Call("ec2", "create_vpc_endpoint", {
+                    "VpcEndpointType": "Gateway", "VpcId": vpc_id, "ServiceName": f"com.amazonaws.{ctx.region}.{service}",
+                    "RouteTableIds": ids, "PolicyDocument": document,
+                    "TagSpecifications": self._tagging("vpc-endpoint", tags)}))["VpcEndpoint"]
                 endpoints[service] = {"id": made["VpcEndpointId"], "policy": want["policy"], "route_table_ids": ids}
                 continue
             request = {"AddRouteTableIds": sorted(set(ids) - set(have["route_table_ids"])),
@@ -296,16 +288,29 @@ class Vpcs(Reconciler):
             if have["policy"] != want["policy"]:
                 request["PolicyDocument"] = document
             if request:
-                settled(ec2.modify_vpc_endpoint)(VpcEndpointId=have["id"], **request)
+                yield Call("ec2", "modify_vpc_endpoint", {"VpcEndpointId": have["id"], **request})
                 have.update(policy=want["policy"], route_table_ids=ids)
         gone = [endpoints.pop(s)["id"] for s in sorted(endpoints) if s not in desired["gateway_endpoints"]]
         if gone:
-            _delete_endpoints(ec2, gone)
+            yield from self._delete_endpoints(gone)
 
-    def _delete_route_table(self, ec2, table: dict, cleared):
+    def _delete_route_table(self, table: dict):
         for association in table["associations"]:
-            unless_missing(ec2.disassociate_route_table, "InvalidAssociationID.NotFound", AssociationId=association)
-        unless_missing(cleared(ec2.delete_route_table), "InvalidRouteTableID.NotFound", RouteTableId=table["id"])
+            yield Call("ec2", "disassociate_route_table", {"AssociationId": association}, missing_ok=True)
+        yield Call("ec2", "delete_route_table", {"RouteTableId": table["id"]}, missing_ok=True)
+
+    def _delete_endpoints(self, ids: list):
+        """DeleteVpcEndpoints reports failures in its answer rather than raising them."""
+        answer = yield Call("ec2", "delete_vpc_endpoints", {"VpcEndpointIds": ids})
+        failed = [item for item in answer.get("Unsuccessful") or []
+                  if item.get("Error", {}).get("Code") not in self.missing]
+        if failed:
+            error = failed[0].get("Error", {})
+            raise ProvisionerError(f"DeleteVpcEndpoints {failed[0].get('ResourceId')}: "
+                                   f"{error.get('Code')}: {error.get('Message')}")
+
+    def _tagging(self, resource_type: str, tags: dict) -> list:
+        return [{"ResourceType": resource_type, "Tags": self.tag_api.format(tags)}]
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
@@ -313,34 +318,12 @@ class Vpcs(Reconciler):
 
     def delete(self, resource, ctx):
         """Endpoints, route tables, subnets, then the VPC: each refuses to go while the next one uses it."""
-        ec2 = ctx.client("ec2")
         vpc_id = resource.physical_id
-        parts = self._parts(ec2, vpc_id, resource.address, ctx)
-        cleared = _cleared(resource.address, ctx)
+        parts = self._parts(ctx.client("ec2"), vpc_id, resource.address, ctx)
         if parts["endpoints"]:
-            _delete_endpoints(ec2, [endpoint["id"] for endpoint in parts["endpoints"].values()])
+            yield from self._delete_endpoints([endpoint["id"] for endpoint in parts["endpoints"].values()])
         for table in parts["route_tables"].values():
-            self._delete_route_table(ec2, table, cleared)
+            yield from self._delete_route_table(table)
         for subnet in parts["subnets"].values():
-            unless_missing(cleared(ec2.delete_subnet), "InvalidSubnetID.NotFound", SubnetId=subnet["id"])
-        unless_missing(cleared(ec2.delete_vpc), "InvalidVpcID.NotFound", VpcId=vpc_id)
-
-
-def _cleared(address: str, ctx):
-    """Retries a delete refused with DependencyViolation: a gateway endpoint goes away asynchronously,
-    and Lambda releases the network interfaces it had in a subnet minutes after the function is gone."""
-    return eventually(("DependencyViolation",), timeout=300, on_wait=lambda m: ctx.progress(address, m))
-
-
-def _tagging(resource_type: str, tags: dict) -> list:
-    return [{"ResourceType": resource_type, "Tags": tags_to_list(tags)}]
-
-
-def _delete_endpoints(ec2, ids: list) -> None:
-    """DeleteVpcEndpoints reports failures in its answer rather than raising them."""
-    failed = [item for item in ec2.delete_vpc_endpoints(VpcEndpointIds=ids).get("Unsuccessful", [])
-              if item.get("Error", {}).get("Code") not in ENDPOINT_GONE]
-    if failed:
-        error = failed[0].get("Error", {})
-        raise ProvisionerError(f"DeleteVpcEndpoints {failed[0].get('ResourceId')}: "
-                               f"{error.get('Code')}: {error.get('Message')}")
+            yield Call("ec2", "delete_subnet", {"SubnetId": subnet["id"]}, missing_ok=True)
+        yield Call("ec2", "delete_vpc", {"VpcId": vpc_id}, missing_ok=True)

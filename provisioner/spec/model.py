@@ -50,6 +50,7 @@ class Spec:
     nodes: dict               # address -> ResourceNode, in spec order
     registry: object = None
     warnings: list = field(default_factory=list)
+    bad_names: set = field(default_factory=set)   # nodes whose name: already has a diagnostic
     _deliveries: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def deliveries_to(self, address: str) -> list:
@@ -147,23 +148,27 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
         file=file, document=doc, project=data["project"], environment=environment,
         region=region or data.get("region") or DEFAULT_REGION, tags=dict(data.get("tags", {})), nodes={},
         registry=registry)
+    _build_nodes(spec, doc, diagnostics)
+    for node in spec.nodes.values():
+        node.deps = registry[node.kind].dependencies(node, spec, _references_to_others(node, spec))
+    from provisioner.spec.checks import run_checks
+    diagnostics.extend(run_checks(spec, doc, has_errors=any(d.severity == "error" for d in diagnostics)))
+    spec.warnings = [d for d in diagnostics if d.severity == "warning"]
+    if any(d.severity == "error" for d in diagnostics):
+        raise SpecError(sorted(diagnostics, key=lambda d: (d.line or 0, d.path)))
+    return spec
 
-    for key, value in spec.tags.items():
-        if "${" in value:
-            diagnostics.append(doc.diagnostic(("tags", key), "references are not allowed in the spec's tags "
-                                                             "(they go on every resource); use a resource's own tags"))
 
-    kinds = [k for k in data if k not in SPEC_KEYS]
-    bad_names: set = set()   # nodes whose name: already has a diagnostic
-    for kind in kinds:
+def _build_nodes(spec: Spec, doc: Document, diagnostics: list) -> None:
+    """The spec's resources, then the ones they imply (a function's role and log group) as nodes like any other."""
+    registry = spec.registry
+    for kind in [k for k in doc.data if k not in SPEC_KEYS]:
         if kind not in registry:
             diagnostics.append(doc.diagnostic((kind,), f"resource kind '{kind}' is not supported yet"))
             continue
-        for name, raw in data[kind].items():
-            node = _build_node(kind, name, raw, (kind, name), spec, doc, diagnostics, bad_names)
+        for name, raw in doc.data[kind].items():
+            node = _build_node(kind, name, raw, (kind, name), spec, doc, diagnostics, spec.bad_names)
             spec.nodes[node.address] = node
-
-    # Resources a node implies (a function's role and log group) are nodes like any other.
     for owner in list(spec.nodes.values()):
         for kind, name, raw in registry[owner.kind].companions(owner, spec):
             address = f"{kind}.{name}"
@@ -171,38 +176,16 @@ def load_spec(file: str, registry, environment: str | None = None, region: str |
                 diagnostics.append(doc.diagnostic(owner.path, (
                     f"{owner.address} generates {address}, which the spec also defines; rename one of them")))
                 continue
-            node = _build_node(kind, name, raw, owner.path, spec, doc, diagnostics, bad_names)
+            node = _build_node(kind, name, raw, owner.path, spec, doc, diagnostics, spec.bad_names)
             node.owner = owner.address
             node.written = {}   # generated from the owner's settings, not written in the spec
             spec.nodes[address] = node
 
-    for node in spec.nodes.values():
-        diagnostics.extend(_check_references(node, spec, registry, doc))
-        node.deps = registry[node.kind].dependencies(node, spec, node.deps)
-        rule = registry[node.kind].name_rule if node.kind in registry else None
-        if rule and node.address not in bad_names:
-            problem = rule.check(node.physical_name.replace(ACCOUNT_PLACEHOLDER, "0" * 12))
-            if problem:
-                written = node.owner is None and "name" in data[node.kind][node.name]
-                name_path = node.path + ("name",) if written else node.path
-                diagnostics.append(doc.diagnostic(name_path, problem))
-    if not any(d.severity == "error" for d in diagnostics):
-        for node in spec.nodes.values():
-            if node.props.get("deletion_protection") and not registry[node.kind].taggable:
-                diagnostics.append(doc.diagnostic(node.path + ("deletion_protection",), (
-                    f"{node.kind} take no tags, so deletion protection cannot be recorded on them")))
-            reconciler = registry[node.kind]
-            for rel_path, message, severity in reconciler.validate(node, spec) + reconciler.opt_out_warnings(node):
-                diagnostics.append(doc.diagnostic(node.path + tuple(rel_path), message, severity))
-        diagnostics.extend(_check_physical_name_clashes(spec, doc))
-    if not any(d.severity == "error" for d in diagnostics):
-        from provisioner.spec.graph import cycle_diagnostics
-        diagnostics.extend(cycle_diagnostics(spec))
-    errors = [d for d in diagnostics if d.severity == "error"]
-    spec.warnings = [d for d in diagnostics if d.severity == "warning"]
-    if errors:
-        raise SpecError(sorted(diagnostics, key=lambda d: (d.line or 0, d.path)))
-    return spec
+
+def _references_to_others(node: ResourceNode, spec: Spec) -> set:
+    """Addresses of the other resources of the spec this node references (its own tags included)."""
+    refs = [ref for _, ref in list(find_refs(node.props)) + list(find_refs(node.tags))]
+    return {ref.address for ref in refs if ref.address in spec.nodes and ref.address != node.address}
 
 
 def _build_node(kind: str, name: str, raw: dict, path: tuple, spec: Spec, doc: Document,
@@ -274,56 +257,6 @@ def _check_ignore_changes(reconciler, path: tuple, fields: list, doc: Document) 
 def compared_fields(reconciler) -> set[str]:
     """Top-level fields diff can name for this kind, and so the ones ignore_changes may name."""
     return (property_names(reconciler.kind) | reconciler.derived_fields) - {"name", "ignore_changes"}
-
-
-def _check_references(node: ResourceNode, spec: Spec, registry, doc: Document) -> list[Diagnostic]:
-    out = []
-    # references in the resource's own tags count too (spec-level tags are plain text)
-    tag_refs = [(("tags",) + rel_path, ref) for rel_path, ref in find_refs(node.tags)]
-    for rel_path, ref in list(find_refs(node.props)) + tag_refs:
-        path = node.path + rel_path
-        # a typed field's short form (`queue: dlq`) is named as written, by the field's path and value
-        about = f"reference {ref}: " if ref.written is None else ""
-        target_kind, _, target_name = ref.address.partition(".")
-        if target_kind not in registry:
-            out.append(doc.diagnostic(path, f"{about}unknown resource kind '{target_kind}'"))
-            continue
-        if ref.address not in spec.nodes:
-            if node.owner is not None:   # a generated resource's reference comes from its owner's, reported there
-                continue
-            known = sorted(n.name for n in spec.nodes.values() if n.kind == target_kind)
-            hint = f" (defined: {', '.join(known)})" if known else f" (the spec has no {target_kind})"
-            out.append(doc.diagnostic(path, f"{about}no resource '{target_name}' in {target_kind}{hint}"))
-            continue
-        attributes = registry[target_kind].attributes
-        if ref.attr not in attributes:
-            out.append(doc.diagnostic(
-                path, f"{about}{target_kind} have no attribute '{ref.attr}' "
-                      f"(available: {', '.join(sorted(attributes))})"))
-            continue
-        if ref.address == node.address and ref.written is not None:   # a typed field naming its own resource
-            out.append(doc.diagnostic(path, f"{about}a resource cannot reference itself"))
-            continue
-        if ref.address == node.address:   # ${self.attr}: fine when known before the resource exists
-            from provisioner.services.base import predictable
-            if not predictable(ref, spec):
-                out.append(doc.diagnostic(path, f"{about}a resource can only name its own attributes known before "
-                                                f"it exists (${{self.{ref.attr}}} is known only after creation)"))
-            continue
-        node.deps.add(ref.address)
-    return out
-
-
-def _check_physical_name_clashes(spec: Spec, doc: Document) -> list[Diagnostic]:
-    seen: dict = {}
-    out = []
-    for node in spec.nodes.values():
-        key = (node.kind, node.physical_name)
-        if key in seen:
-            out.append(doc.diagnostic(node.path, f"physical name '{node.physical_name}' is also used by {seen[key]}"))
-        else:
-            seen[key] = node.address
-    return out
 
 
 def is_reference(value) -> bool:

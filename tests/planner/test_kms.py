@@ -4,7 +4,7 @@ import json
 from botocore.stub import Stubber
 
 from provisioner.services.base import OwnedResource
-from tests.planner.conftest import shown
+from tests.planner.conftest import From, shown
 
 SPEC = """
 version: 1
@@ -33,8 +33,8 @@ def test_create_is_the_key_with_its_policy_and_tags_then_rotation_then_the_alias
         ("kms:CreateKey", {"Description": "orders data", "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
                            "Policy": json.dumps(POLICY, separators=(",", ":")),
                            "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(TAGS.items())]}),
-        ("kms:EnableKeyRotation", {"KeyId": "(from CreateKey)", "RotationPeriodInDays": 365}),
-        ("kms:CreateAlias", {"AliasName": "alias/shop-dev-data", "TargetKeyId": "(from CreateKey)"})]
+        ("kms:EnableKeyRotation", {"KeyId": From("CreateKey"), "RotationPeriodInDays": 365}),
+        ("kms:CreateAlias", {"AliasName": "alias/shop-dev-data", "TargetKeyId": From("CreateKey")})]
 
 
 def test_a_key_pending_deletion_is_cancelled_and_enabled(fake_state):

@@ -2,7 +2,7 @@
 from botocore.stub import Stubber
 
 from provisioner.services.base import OwnedResource
-from tests.planner.conftest import shown
+from tests.planner.conftest import From, shown
 
 SPEC = """
 version: 1
@@ -31,7 +31,7 @@ def test_create_generates_the_value_then_creates_the_secret_with_it_and_the_tags
                                               "ExcludeCharacters": "/"}),
         ("secretsmanager:CreateSecret", {
             "Name": "shop-dev-api-key", "Tags": [{"Key": k, "Value": v} for k, v in sorted(TAGS.items())],
-            "Description": "the partner's key", "SecretString": "(from GetRandomPassword)"})]
+            "Description": "the partner's key", "SecretString": From("GetRandomPassword")})]
 
 
 def test_a_secret_scheduled_for_deletion_is_restored_before_its_description_is_set(fake_state):

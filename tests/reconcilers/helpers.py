@@ -8,7 +8,7 @@ from pathlib import Path
 from botocore.stub import Stubber
 
 from provisioner.engine.factory import Factory, Settings
-from provisioner.engine.plan import DELETE, NOOP, REPLACE, UPDATE
+from provisioner.engine.plan import DELETE, NOOP, REPLACE, UPDATE, Planner
 from provisioner.services import default_registry
 from provisioner.spec.model import load_spec
 
@@ -92,7 +92,7 @@ def stubbed_node(spec_path: Path, address: str, service: str) -> Iterator[tuple]
         ctx.set_outputs(each, registry[other.kind].predicted_outputs(other, ctx))
     node = spec.nodes[address]
     reconciler = registry[node.kind]
-    desired = reconciler.normalize(ctx.resolve(reconciler.desired(node, ctx)))
+    desired = reconciler.normalize(ctx.resolve(Planner(ctx).desired_of(node)))
     stub = Stubber(ctx.client(service))
     stub.activate()
     try:

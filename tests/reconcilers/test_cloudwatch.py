@@ -9,10 +9,17 @@ import pytest
 from provisioner.engine.plan import ABSENT
 from provisioner.errors import OwnershipConflict, ProvisionerError, SpecError
 from provisioner.services import default_registry
-from provisioner.services.cloudwatch import Dashboards
+from provisioner.services.cloudwatch_dashboards import Dashboards
 from provisioner.spec.model import load_spec
 from provisioner.spec.refs import UNKNOWN
-from tests.reconcilers.helpers import assert_diff, assert_repaired, only_change, run_quartet, write_code
+from tests.reconcilers.helpers import (
+    assert_diff,
+    assert_repaired,
+    only_change,
+    performed,
+    run_quartet,
+    write_code,
+)
 
 SPEC = """
 version: 1
@@ -313,10 +320,10 @@ def test_unresolved_value_is_never_sent(spec_path, aws):
     desired["_body"]["widgets"][0]["properties"] = {"metrics": [["AWS/Lambda", "Errors", "FunctionName", UNKNOWN]]}
     with pytest.raises(ProvisionerError, match=r"dashboard 'shop-dev-main': "
                                                r"body\.widgets\[0\]\.properties\.metrics\[0\]\[3\] is unresolved"):
-        dashboards.create(node, dashboards.normalize(desired), ctx)
+        performed(dashboards.create(node, dashboards.normalize(desired), ctx), ctx)
     desired["_body"]["widgets"][0]["properties"] = {"markdown": "literal ${sqs_queues.orders.name}"}
     with pytest.raises(ProvisionerError, match=r"body\.widgets\[0\]\.properties\.markdown is unresolved"):
-        dashboards.create(node, dashboards.normalize(desired), ctx)
+        performed(dashboards.create(node, dashboards.normalize(desired), ctx), ctx)
     assert aws("cloudwatch").list_dashboards()["DashboardEntries"] == []
 
 

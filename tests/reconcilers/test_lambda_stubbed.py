@@ -10,7 +10,8 @@ from botocore.stub import ANY
 
 from provisioner.engine.plan import diff
 from provisioner.services.base import NOT_RETURNED
-from tests.reconcilers.helpers import stubbed_node, write_code
+from provisioner.services.lambda_versions import publish
+from tests.reconcilers.helpers import performed, stubbed_node, write_code
 
 SPEC = """
 version: 1
@@ -87,7 +88,7 @@ def test_provisioned_concurrency_drift_is_repaired_on_the_alias_never_on_latest(
                       {"FunctionName": NAME, "Name": "live", "FunctionVersion": "3"})
     stub.add_response("put_provisioned_concurrency_config", {"RequestedProvisionedConcurrentExecutions": 5},
                       {"FunctionName": NAME, "Qualifier": "live", "ProvisionedConcurrentExecutions": 5})
-    outputs = reconciler.update(node, desired, found, diffs, ctx)
+    outputs = performed(reconciler.update(node, desired, found, diffs, ctx), ctx, missing=reconciler.missing)
     stub.assert_no_pending_responses()
     assert outputs == {"version": "3", "alias_arn": f"{ARN}:live"}
 
@@ -110,7 +111,7 @@ def test_dead_letter_queue_removed_out_of_band_is_drift_and_is_put_back(setup):
     stub.add_response("publish_version", {"Version": "4"}, {"FunctionName": NAME})
     stub.add_response("update_alias", {"AliasArn": f"{ARN}:live"},
                       {"FunctionName": NAME, "Name": "live", "FunctionVersion": "4"})
-    reconciler.update(node, desired, found, diffs, ctx)
+    performed(reconciler.update(node, desired, found, diffs, ctx), ctx, missing=reconciler.missing)
     stub.assert_no_pending_responses()
 
 
@@ -123,7 +124,7 @@ def test_endpoint_without_provisioned_concurrency_is_a_warning_not_a_failure(set
     stub.add_client_error("put_provisioned_concurrency_config", "404", "Not yet implemented", http_status_code=404,
                           expected_params={"FunctionName": NAME, "Qualifier": "live",
                                            "ProvisionedConcurrentExecutions": ANY})
-    reconciler._publish(ctx.client("lambda"), node, desired, None, ctx)
+    performed(publish(node, desired, None, ctx), ctx, missing=reconciler.missing)
     stub.assert_no_pending_responses()
     assert any("provisioned_concurrency: not emulated" in w for w in ctx.warnings), ctx.warnings
 

@@ -16,6 +16,7 @@ from tests.reconcilers.helpers import (
     assert_diff,
     assert_repaired,
     only_change,
+    performed,
     run_quartet,
     stubbed_node,
     write_code,
@@ -426,7 +427,7 @@ def test_create_waits_for_the_new_role_and_a_replaced_machine(stubbed, code, mes
     stub.add_client_error("create_state_machine", code, message, http_status_code=400, expected_params=params)
     stub.add_response("create_state_machine", {"stateMachineArn": MACHINE_ARN,
                                                "creationDate": datetime.datetime(2024, 1, 1)}, params)
-    assert reconciler.create(node, desired, ctx) == {"arn": MACHINE_ARN}
+    assert performed(reconciler.create(node, desired, ctx), ctx) == {"arn": MACHINE_ARN}
     stub.assert_no_pending_responses()
 
 
@@ -436,7 +437,7 @@ def test_create_does_not_retry_other_access_errors(stubbed):
     stub.add_client_error("create_state_machine", "AccessDeniedException",
                           "User is not authorized to perform: states:CreateStateMachine", http_status_code=400)
     with pytest.raises(ClientError, match="states:CreateStateMachine"):
-        reconciler.create(node, desired, ctx)
+        performed(reconciler.create(node, desired, ctx), ctx)
     stub.assert_no_pending_responses()
 
 

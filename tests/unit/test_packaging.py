@@ -340,7 +340,7 @@ def test_direct_upload_limit_is_50_mib_inclusive():
 
 
 def test_uses_s3_when_a_bucket_is_named_upload_is_s3_or_the_package_is_too_big():
-    from provisioner.services.lambda_functions import code_settings, uses_s3
+    from provisioner.services.lambda_code import code_settings, uses_s3
     small, big = 1024, packaging.DIRECT_UPLOAD_LIMIT + 1
     assert not uses_s3(code_settings("code"), small)
     assert uses_s3(code_settings("code"), big)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from provisioner.aws.session import OfflineAws
-from provisioner.engine.context import Context, Owner
+from provisioner.engine.context import Context
+from provisioner.engine.ownership import Owner
 from provisioner.errors import SpecError
 from provisioner.policy.grants import ACCESS_LEVELS, KMS_DECRYPT, compile_grants
 from provisioner.policy.lint import lint_policy
