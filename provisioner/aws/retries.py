@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import botocore.exceptions
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from provisioner.aws.errors import error_code
+from provisioner.errors import RefusedError
 
 ROLE_NOT_ASSUMABLE = ("InvalidParameterValueException", "cannot be assumed")
 
@@ -20,13 +22,22 @@ class Transient:
     conditions: tuple
     timeout: float
     waiting_for: str = ""        # shown while waiting, e.g. "the new role"
-    permanent: tuple = ()        # message texts that make a matching code final (an emulator's refusal)
+    # (message text, why) pairs: a matching code is final (an emulator's refusal), raised as RefusedError(why)
+    permanent: tuple = ()
 
     def matches(self, exc: BaseException) -> bool:
         code, message = error_code(exc), str(exc)
-        if any(text in message for text in self.permanent):
+        if self.refusal(exc):
             return False
         return any(code == want and (contains is None or contains in message) for want, contains in self.conditions)
+
+    def refusal(self, exc: BaseException) -> str | None:
+        """The permanent refusal exc is, in words ("why (Operation: Code: text)"), or None."""
+        message = str(exc)
+        for text, why in self.permanent:
+            if text in message:
+                return f"{why} ({getattr(exc, 'operation_name', '?')}: {error_code(exc)}: {text})"
+        return None
 
 
 def _codes(*codes: str) -> tuple:
@@ -62,7 +73,8 @@ TRANSIENT = {
         STATES_ROLE_NOT_READY + _codes("StateMachineDeleting"), 120, "the new role"),
     ("stepfunctions", "update_state_machine"): Transient(STATES_ROLE_NOT_READY, 120, "the new role"),
     # moto answers ResourceInUseException for good when a stream is enabled again on a table
-    ("dynamodb", "update_table"): Transient(DYNAMODB_BUSY, 900, permanent=("Cannot enable stream",)),
+    ("dynamodb", "update_table"): Transient(DYNAMODB_BUSY, 900, permanent=(
+        ("Cannot enable stream", "the endpoint refuses to enable a stream again on this table"),)),
     ("dynamodb", "delete_table"): Transient(DYNAMODB_BUSY, 900),
     ("dynamodb", "update_continuous_backups"): Transient(_codes("ContinuousBackupsUnavailableException"), 300),
     ("dynamodb", "describe_table"): Transient(_codes("IndexNotActive"), 900),
@@ -111,8 +123,24 @@ def retrying(transient: Transient, on_wait=None):
             what = transient.waiting_for or error_code(state.outcome.exception()) + " to clear"
             on_wait(f"waiting for {what} (attempt {state.attempt_number})")
 
-    return retry(retry=retry_if_exception(transient.matches), stop=stop_after_delay(transient.timeout),
-                 wait=wait_random_exponential(multiplier=0.5, max=8), reraise=True, before_sleep=before_sleep)
+    retried = retry(retry=retry_if_exception(transient.matches), stop=stop_after_delay(transient.timeout),
+                    wait=wait_random_exponential(multiplier=0.5, max=8), reraise=True, before_sleep=before_sleep)
+    if not transient.permanent:
+        return retried
+
+    def refusing(call):
+        attempts = retried(call)
+
+        def guarded(**params):
+            try:
+                return attempts(**params)
+            except botocore.exceptions.ClientError as exc:
+                why = transient.refusal(exc)
+                if why is None:
+                    raise
+                raise RefusedError(why) from exc
+        return guarded
+    return refusing
 
 
 # TRANSITION: the call-site form, until every reconciler yields operations

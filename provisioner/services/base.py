@@ -133,6 +133,7 @@ class TagApi:
     replaces: bool = False         # one call sets the whole set (S3): no untag call
     resource_as_list: bool = False  # EC2's Resources=[id]
     keys_as_tags: bool = False     # EC2's DeleteTags takes Tags=[{Key: ..}]
+    pages: bool = False            # the list answer continues with NextToken (DynamoDB)
 
     def format(self, tags: dict):
         """Tags in the service's shape, for the create call's tags parameter."""
@@ -148,9 +149,14 @@ class TagApi:
         return tags_from_list(found, self.key, self.value)
 
     def read(self, ctx, resource_id: str, missing: tuple = ()) -> dict:
-        answer = unless_missing(getattr(ctx.client(self.service), self.list), *missing, default={},
-                                **self._resource(resource_id))
-        return self.parse(answer)
+        list_tags = getattr(ctx.client(self.service), self.list)
+        request, tags = self._resource(resource_id), {}
+        while True:
+            answer = unless_missing(list_tags, *missing, default={}, **request)
+            tags.update(self.parse(answer))
+            if not (self.pages and answer.get("NextToken")):
+                return tags
+            request = {**request, "NextToken": answer["NextToken"]}
 
     def _resource(self, resource_id: str) -> dict:
         return {self.resource_param: [resource_id] if self.resource_as_list else resource_id}
@@ -352,6 +358,14 @@ class Reconciler:
         if self.tagging_type is None:
             return []
         return [self.owned_from_arn(arn, tags) for arn, tags in ctx.tagged_resources(self.matches_arn)]
+
+    def tagged_and_live(self, ctx, live_id) -> list[OwnedResource]:
+        """The kind's resources of the Tagging API pass that are not scheduled for deletion: a destroyed key or
+        secret keeps its tags through its waiting period but is no longer ours to touch. live_id(arn), asked in
+        parallel, answers the physical id, or None for a resource gone or scheduled for deletion."""
+        tagged = dict(ctx.tagged_resources(self.matches_arn))
+        ids = ctx.concurrently({arn: lambda arn=arn: live_id(arn) for arn in tagged})
+        return [OwnedResource.from_tags(self.kind, tags, ids[arn], arn) for arn, tags in tagged.items() if ids[arn]]
 
     def matches_arn(self, arn: str) -> bool:
         """Whether an ARN from the Tagging API is a resource of this kind (from tagging_type)."""

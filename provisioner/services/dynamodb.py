@@ -1,10 +1,11 @@
-"""DynamoDB tables: keys, billing, indexes, streams, TTL, PITR, SSE, contributor insights, protection."""
+"""DynamoDB tables: keys, billing, indexes, streams, TTL, PITR, SSE, contributor insights, protection.
+
+Request shapes are in dynamodb_schema, the settled UpdateTable and the other table calls in dynamodb_calls,
+auto scaling in dynamodb_scaling."""
 from __future__ import annotations
 
-import botocore.exceptions
-
-from provisioner.aws.errors import NOT_EMULATED, error_code, unless_missing
-from provisioner.aws.retries import eventually
+from provisioner.aws.errors import NOT_EMULATED
+from provisioner.engine.operations import Call, Wait
 from provisioner.errors import RefusedError
 from provisioner.services.base import (
     NOT_RETURNED,
@@ -12,69 +13,25 @@ from provisioner.services.base import (
     Observed,
     OwnedResource,
     Reconciler,
-    retag,
-    tags_from_list,
-    tags_to_list,
+    TagApi,
 )
-
-NOT_FOUND = ("ResourceNotFoundException",)
-BUSY = ("ResourceInUseException", "LimitExceededException")   # table or index still changing
-STREAM_VIEWS = {"keys_only": "KEYS_ONLY", "new_image": "NEW_IMAGE", "old_image": "OLD_IMAGE",
-                "new_and_old_images": "NEW_AND_OLD_IMAGES"}
-SCALING_METRICS = {"read": "DynamoDBReadCapacityUtilization", "write": "DynamoDBWriteCapacityUtilization"}
-WAIT = {"Delay": 2, "MaxAttempts": 450}   # up to 15 minutes: large GSI backfills are slow
-AWS_MANAGED_KEY = "alias/aws/dynamodb"
-
-
-def _scaling(name: str, props: dict) -> dict:
-    """"table/NAME read" -> {min, max, target}: every auto-scaled dimension of the table and its indexes."""
-    owners = [(f"table/{name}", props.get("autoscaling") or {})] + [
-        (f"table/{name}/index/{index_name}", index.get("autoscaling") or {})
-        for index_name, index in props["global_indexes"].items()]
-    return {f"{resource} {direction}": {"min": config["min"], "max": config["max"], "target": float(config["target"])}
-            for resource, scaling in owners for direction, config in sorted(scaling.items())}
-
-
-def _dimension(key: str) -> tuple[str, str, str]:
-    """"table/t/index/i read" -> (resource id, scalable dimension, direction)."""
-    resource, direction = key.rsplit(" ", 1)
-    level = "index" if "/index/" in resource else "table"
-    units = "ReadCapacityUnits" if direction == "read" else "WriteCapacityUnits"
-    return resource, f"dynamodb:{level}:{units}", direction
-
-
-def _desired_key(props) -> str | None:
-    if props["encryption"] == "aws_owned":
-        return None
-    return props.get("kms_key") or AWS_MANAGED_KEY
-
-
-def _key(attribute: dict) -> dict:
-    return {"name": attribute["name"], "type": attribute["type"]}
-
-
-def _projection(value) -> dict:
-    if value == "all":
-        return {"ProjectionType": "ALL"}
-    if value == "keys_only":
-        return {"ProjectionType": "KEYS_ONLY"}
-    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(value["include"])}
-
-
-def _read_projection(projection: dict):
-    kind = projection.get("ProjectionType", "ALL")
-    if kind == "ALL":
-        return "all"
-    if kind == "KEYS_ONLY":
-        return "keys_only"
-    return {"include": sorted(projection.get("NonKeyAttributes", []))}
-
-
-def _key_schema(partition, sort) -> list:
-    schema = [{"AttributeName": partition["name"], "KeyType": "HASH"}]
-    if sort:
-        schema.append({"AttributeName": sort["name"], "KeyType": "RANGE"})
-    return schema
+from provisioner.services.dynamodb_calls import set_insights, set_pitr, set_ttl, update_table
+from provisioner.services.dynamodb_scaling import desired_scaling, put_scaling, read_scaling, remove_scaling
+from provisioner.services.dynamodb_schema import (
+    AWS_MANAGED_KEY,
+    attribute_definitions,
+    create_request,
+    desired_key,
+    global_index,
+    index_shape,
+    index_throughput,
+    key,
+    normalise_projection,
+    sse_spec,
+    stream_spec,
+    table_props,
+    throughput,
+)
 
 
 class DynamoDbTables(Reconciler):
@@ -90,6 +47,20 @@ class DynamoDbTables(Reconciler):
     opt_outs = ((("point_in_time_recovery",), False, "no continuous backups (FSBP DynamoDB.2)"),
                 (("encryption",), "aws_owned", "the table's key is not in KMS, so key use is neither "
                  "controlled nor audited (AWS Config dynamodb-table-encrypted-kms)"))
+    missing = ("ResourceNotFoundException",)
+    tag_api = TagApi("dynamodb", "ResourceArn", list="list_tags_of_resource", pages=True)
+    # DynamoDB takes one kind of change per UpdateTable (throughput/billing, stream, each index create or
+    # delete), each settled before the next
+    updates = ((frozenset({"billing", "read_capacity", "write_capacity", "global_indexes"}), "_set_capacity"),
+               (frozenset({"global_indexes"}), "_update_indexes"),
+               (frozenset({"stream"}), "_set_stream"),
+               (frozenset({"kms_key"}), "_set_encryption"),
+               (frozenset({"table_class"}), "_set_table_class"),
+               (frozenset({"deletion_protection"}), "_set_deletion_protection"),
+               (frozenset({"ttl_attribute"}), "_set_ttl"),
+               (frozenset({"point_in_time_recovery"}), "_set_pitr"),
+               (frozenset({"contributor_insights"}), "_set_insights"),
+               (frozenset({"autoscaling"}), "_set_scaling"))
 
     # --- spec checks ---
     def validate(self, node, spec):
@@ -154,44 +125,44 @@ class DynamoDbTables(Reconciler):
         props = node.props
         provisioned = props["billing"] == "provisioned"
         return {
-            "partition_key": _key(props["partition_key"]),
-            "sort_key": _key(props["sort_key"]) if "sort_key" in props else None,
+            "partition_key": key(props["partition_key"]),
+            "sort_key": key(props["sort_key"]) if "sort_key" in props else None,
             "billing": props["billing"],
             "read_capacity": props.get("read_capacity") if provisioned else None,
             "write_capacity": props.get("write_capacity") if provisioned else None,
             "global_indexes": {
                 name: {
-                    "partition_key": _key(index["partition_key"]),
-                    "sort_key": _key(index["sort_key"]) if "sort_key" in index else None,
-                    "projection": _normalise_projection(index["projection"]),
+                    "partition_key": key(index["partition_key"]),
+                    "sort_key": key(index["sort_key"]) if "sort_key" in index else None,
+                    "projection": normalise_projection(index["projection"]),
                     "read_capacity": index.get("read_capacity") if provisioned else None,
                     "write_capacity": index.get("write_capacity") if provisioned else None,
                 } for name, index in props["global_indexes"].items()},
             "local_indexes": {
-                name: {"sort_key": _key(index["sort_key"]), "projection": _normalise_projection(index["projection"])}
+                name: {"sort_key": key(index["sort_key"]), "projection": normalise_projection(index["projection"])}
                 for name, index in props["local_indexes"].items()},
             "stream": props["stream"],
             "ttl_attribute": props.get("ttl_attribute"),
             "point_in_time_recovery": props["point_in_time_recovery"],
-            "kms_key": _desired_key(props),
+            "kms_key": desired_key(props),
             "contributor_insights": props["contributor_insights"],
             "deletion_protection": props["deletion_protection"],
             "table_class": props["table_class"],
-            "autoscaling": _scaling(node.physical_name, props) if provisioned else {},
-            "tags": ctx.tags_for(node),
+            "autoscaling": desired_scaling(node.physical_name, props) if provisioned else {},
         }
 
     # --- read ---
     def read(self, node, ctx):
         client = ctx.client("dynamodb")
         name = node.physical_name
+
         def insights_status():
             try:
                 return name in ctx.memo("dynamodb_contributor_insights", lambda: _tables_with_insights(client))
             except NOT_EMULATED:
                 return NOT_RETURNED
 
-        found = unless_missing(client.describe_table, *NOT_FOUND, TableName=name)
+        found = self.get(ctx, "describe_table", TableName=name)
         if found is None:
             return None
         facets = ctx.concurrently({
@@ -201,164 +172,34 @@ class DynamoDbTables(Reconciler):
         })
         table = found["Table"]
         arn = table["TableArn"]
-        tags = ctx.tags_of(arn, lambda: self._tags(client, arn))
+        tags = self.read_tags(ctx, arn)
         warnings = []
-        billing = "on_demand" if table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST" \
-            else "provisioned"
-        provisioned = billing == "provisioned"
-        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
-        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
-
-        def key(name):
-            return {"name": name, "type": types.get(name)} if name else None
-
-        def index_keys(index):
-            schema = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
-            return key(schema.get("HASH")), key(schema.get("RANGE"))
-
-        global_indexes = {}
-        for index in table.get("GlobalSecondaryIndexes", []):
-            partition, sort = index_keys(index)
-            throughput = index.get("ProvisionedThroughput", {})
-            global_indexes[index["IndexName"]] = {
-                "partition_key": partition, "sort_key": sort,
-                "projection": _read_projection(index.get("Projection", {})),
-                "read_capacity": throughput.get("ReadCapacityUnits") if provisioned else None,
-                "write_capacity": throughput.get("WriteCapacityUnits") if provisioned else None,
-            }
-        local_indexes = {}
-        for index in table.get("LocalSecondaryIndexes", []):
-            local_indexes[index["IndexName"]] = {
-                "sort_key": index_keys(index)[1], "projection": _read_projection(index.get("Projection", {}))}
-        stream = table.get("StreamSpecification", {})
-        sse = table.get("SSEDescription", {})
         ttl = facets["ttl"]["TimeToLiveDescription"]
         backups = facets["backups"]["ContinuousBackupsDescription"]
-        pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
         insights = facets["insights"]
-        if insights is NOT_RETURNED:
-            if node.props["contributor_insights"]:
-                warnings.append("contributor_insights: not emulated by this endpoint "
-                                "(ListContributorInsights); not applied and not compared")
-        throughput = table.get("ProvisionedThroughput", {})
+        if insights is NOT_RETURNED and node.props["contributor_insights"]:
+            warnings.append("contributor_insights: not emulated by this endpoint "
+                            "(ListContributorInsights); not applied and not compared")
+        shape = table_props(table)
         props = {
-            "partition_key": key(keys.get("HASH")),
-            "sort_key": key(keys.get("RANGE")),
-            "billing": billing,
-            "read_capacity": throughput.get("ReadCapacityUnits") if provisioned else None,
-            "write_capacity": throughput.get("WriteCapacityUnits") if provisioned else None,
-            "global_indexes": global_indexes,
-            "local_indexes": local_indexes,
-            "stream": next((k for k, v in STREAM_VIEWS.items() if v == stream.get("StreamViewType")), "disabled")
-            if stream.get("StreamEnabled") else "disabled",
+            **{field: shape[field] for field in ("partition_key", "sort_key", "billing", "read_capacity",
+                                                 "write_capacity", "global_indexes", "local_indexes", "stream")},
             "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
             else None,
-            "point_in_time_recovery": pitr,
-            "kms_key": self._read_key(ctx, sse),
+            "point_in_time_recovery": backups.get("PointInTimeRecoveryDescription", {}).get(
+                "PointInTimeRecoveryStatus") == "ENABLED",
+            "kms_key": self._read_key(ctx, table.get("SSEDescription", {})),
             "contributor_insights": insights,
-            "deletion_protection": table.get("DeletionProtectionEnabled", False),
-            "table_class": table.get("TableClassSummary", {}).get("TableClass", "STANDARD"),
+            "deletion_protection": shape["deletion_protection"],
+            "table_class": shape["table_class"],
             "tags": tags,
         }
-        if provisioned:
-            props["autoscaling"] = self._read_scaling(ctx, name, node.props, props)
-        else:
-            props["autoscaling"] = {}
+        props["autoscaling"] = read_scaling(ctx, name, node.props, props) if props["billing"] == "provisioned" \
+            else {}
         outputs = {"arn": arn, "name": name}
         if table.get("LatestStreamArn") and props["stream"] != "disabled":
             outputs["stream_arn"] = table["LatestStreamArn"]
         return Observed(props, outputs, tags, warnings)
-
-    def _read_scaling(self, ctx, name, spec_props, props) -> dict:
-        """Scalable targets and their target-tracking policies. Capacity that auto scaling owns is
-        reported as the spec's starting value: auto scaling changing it is not drift."""
-        client = ctx.client("application-autoscaling")
-        resources = [f"table/{name}"] + [f"table/{name}/index/{i}" for i in props["global_indexes"]]
-        found = {}
-        for page in client.get_paginator("describe_scalable_targets").paginate(
-                ServiceNamespace="dynamodb", ResourceIds=resources):
-            for target in page["ScalableTargets"]:
-                direction = "read" if target["ScalableDimension"].endswith("ReadCapacityUnits") else "write"
-                found[f"{target['ResourceId']} {direction}"] = {"min": target["MinCapacity"],
-                                                                "max": target["MaxCapacity"], "target": None}
-        for resource in sorted({key.rsplit(" ", 1)[0] for key in found}):
-            for page in client.get_paginator("describe_scaling_policies").paginate(
-                    ServiceNamespace="dynamodb", ResourceId=resource):
-                for policy in page["ScalingPolicies"]:
-                    direction = "read" if policy["ScalableDimension"].endswith("ReadCapacityUnits") else "write"
-                    tracking = policy.get("TargetTrackingScalingPolicyConfiguration", {})
-                    if f"{resource} {direction}" in found:
-                        found[f"{resource} {direction}"]["target"] = tracking.get("TargetValue")
-        for key in found:
-            resource, _, direction = _dimension(key)
-            field = f"{direction}_capacity"
-            if resource == f"table/{name}" and (spec_props.get("autoscaling") or {}).get(direction):
-                props[field] = spec_props.get(field)
-            index_name = resource.rsplit("/", 1)[-1]
-            index = spec_props["global_indexes"].get(index_name, {})
-            if "/index/" in resource and (index.get("autoscaling") or {}).get(direction) \
-                    and index_name in props["global_indexes"]:
-                props["global_indexes"][index_name][field] = index.get(field)
-        return found
-
-    def _put_scaling(self, ctx, desired, have: dict):
-        client = ctx.client("application-autoscaling")
-        for key in sorted(set(have) - set(desired["autoscaling"])):
-            resource, dimension, _ = _dimension(key)
-            client.deregister_scalable_target(ServiceNamespace="dynamodb", ResourceId=resource,
-                                              ScalableDimension=dimension)
-        for key, config in desired["autoscaling"].items():
-            if have.get(key) == config:
-                continue
-            resource, dimension, direction = _dimension(key)
-            client.register_scalable_target(ServiceNamespace="dynamodb", ResourceId=resource,
-                                            ScalableDimension=dimension, MinCapacity=config["min"],
-                                            MaxCapacity=config["max"])
-            client.put_scaling_policy(
-                PolicyName=f"{resource.replace('/', '-')}-{direction}-target-tracking", ServiceNamespace="dynamodb",
-                ResourceId=resource, ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
-                TargetTrackingScalingPolicyConfiguration={
-                    "TargetValue": config["target"],
-                    "PredefinedMetricSpecification": {"PredefinedMetricType": SCALING_METRICS[direction]}})
-
-    def _tags(self, client, arn) -> dict:
-        tags, token = [], None
-        while True:
-            page = client.list_tags_of_resource(ResourceArn=arn, **({"NextToken": token} if token else {}))
-            tags.extend(page.get("Tags", []))
-            token = page.get("NextToken")
-            if not token:
-                return tags_from_list(tags)
-
-    # --- write ---
-    def _attribute_definitions(self, desired) -> list:
-        attributes = {}
-        for attribute in [desired["partition_key"], desired["sort_key"]] + [
-                index[k] for group in ("global_indexes", "local_indexes")
-                for index in desired[group].values() for k in ("partition_key", "sort_key") if index.get(k)]:
-            if attribute:
-                attributes[attribute["name"]] = attribute["type"]
-        return [{"AttributeName": n, "AttributeType": t} for n, t in sorted(attributes.items())]
-
-    def _gsi(self, name, index, provisioned) -> dict:
-        spec = {"IndexName": name, "KeySchema": _key_schema(index["partition_key"], index["sort_key"]),
-                "Projection": _projection(index["projection"])}
-        if provisioned:
-            spec["ProvisionedThroughput"] = {"ReadCapacityUnits": index["read_capacity"],
-                                             "WriteCapacityUnits": index["write_capacity"]}
-        return spec
-
-    def _stream_spec(self, desired) -> dict:
-        if desired["stream"] == "disabled":
-            return {"StreamEnabled": False}
-        return {"StreamEnabled": True, "StreamViewType": STREAM_VIEWS[desired["stream"]]}
-
-    def _sse_spec(self, desired) -> dict:
-        if desired["kms_key"] == AWS_MANAGED_KEY:
-            return {"Enabled": True, "SSEType": "KMS"}
-        if desired["kms_key"]:
-            return {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": desired["kms_key"]}
-        return {"Enabled": False}
 
     def _read_key(self, ctx, sse) -> str | None:
         """The key ARN, or AWS_MANAGED_KEY when it is the AWS managed key (known by its alias, which
@@ -370,218 +211,109 @@ class DynamoDbTables(Reconciler):
             KeyId=AWS_MANAGED_KEY)["KeyMetadata"]["Arn"])
         return AWS_MANAGED_KEY if arn == managed else arn
 
+    # --- write ---
     def create(self, node, desired, ctx):
-        client = ctx.client("dynamodb")
         name = node.physical_name
-        provisioned = desired["billing"] == "provisioned"
-        request = {
-            "TableName": name,
-            "AttributeDefinitions": self._attribute_definitions(desired),
-            "KeySchema": _key_schema(desired["partition_key"], desired["sort_key"]),
-            "BillingMode": "PROVISIONED" if provisioned else "PAY_PER_REQUEST",
-            "TableClass": desired["table_class"],
-            "DeletionProtectionEnabled": desired["deletion_protection"],
-            "Tags": tags_to_list(desired["tags"]),
-        }
-        if provisioned:
-            request["ProvisionedThroughput"] = {"ReadCapacityUnits": desired["read_capacity"],
-                                                "WriteCapacityUnits": desired["write_capacity"]}
-        if desired["global_indexes"]:
-            request["GlobalSecondaryIndexes"] = [self._gsi(n, i, provisioned)
-                                                 for n, i in desired["global_indexes"].items()]
-        if desired["local_indexes"]:
-            request["LocalSecondaryIndexes"] = [
-                {"IndexName": n, "KeySchema": _key_schema(desired["partition_key"], i["sort_key"]),
-                 "Projection": _projection(i["projection"])} for n, i in desired["local_indexes"].items()]
-        if desired["stream"] != "disabled":
-            request["StreamSpecification"] = self._stream_spec(desired)
-        if desired["kms_key"]:
-            request["SSESpecification"] = self._sse_spec(desired)
-        table = client.create_table(**request)["TableDescription"]
-        ctx.progress(node.address, "waiting for table ACTIVE")
-        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT)
+        table = (yield Call("dynamodb", "create_table", {**create_request(name, desired),
+                                                         "Tags": self.tag_api.format(desired["tags"])}))
+        table = table["TableDescription"]
+        yield Wait("dynamodb", "table_exists", {"TableName": name}, "the table ACTIVE")
         if desired["ttl_attribute"]:
-            self._set_ttl(client, name, desired["ttl_attribute"], True)
+            yield set_ttl(name, desired["ttl_attribute"], True)
         if desired["point_in_time_recovery"]:
-            self._set_pitr(client, name, True)
+            yield set_pitr(name, True)
         if desired["contributor_insights"]:
-            self._set_insights(client, name, True, node, ctx)
+            yield from set_insights(node, True, ctx)
         if desired["autoscaling"]:
-            self._put_scaling(ctx, desired, {})
+            yield from put_scaling(desired, {})
         outputs = {"arn": table["TableArn"], "name": name}
         if table.get("LatestStreamArn"):
             outputs["stream_arn"] = table["LatestStreamArn"]
         return outputs
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("dynamodb")
-        name = node.physical_name
-        have = actual.props
-        fields = {d.field for d in diffs}
+    def _set_capacity(self, node, desired, actual, fields, ctx):
+        if fields <= {"global_indexes"} and actual.props["billing"] == desired["billing"]:
+            return   # an index alone: _update_indexes
         provisioned = desired["billing"] == "provisioned"
-        update_table = eventually(BUSY, timeout=900, on_wait=lambda m: ctx.progress(node.address, m))(
-            _refusals_not_retried(client.update_table))
+        request = {"BillingMode": "PROVISIONED" if provisioned else "PAY_PER_REQUEST"}
+        if provisioned:
+            request["ProvisionedThroughput"] = throughput(desired)
+            kept = [n for n in desired["global_indexes"] if n in actual.props["global_indexes"]]
+            if kept:
+                request["GlobalSecondaryIndexUpdates"] = [index_throughput(n, desired["global_indexes"][n])
+                                                          for n in kept]
+        yield from update_table(node.physical_name, "set " + ", ".join(sorted(request)), **request)
 
-        def settle():
-            client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT)
-            self._wait_indexes_active(client, name)
-
-        # DynamoDB takes one kind of change per UpdateTable: throughput/billing, stream, each GSI create/delete
-        if fields & {"billing", "read_capacity", "write_capacity"} or (
-                "global_indexes" in fields and have["billing"] != desired["billing"]):
-            request = {"TableName": name, "BillingMode": "PROVISIONED" if provisioned else "PAY_PER_REQUEST"}
-            if provisioned:
-                request["ProvisionedThroughput"] = {"ReadCapacityUnits": desired["read_capacity"],
-                                                    "WriteCapacityUnits": desired["write_capacity"]}
-                kept = [n for n in desired["global_indexes"] if n in have["global_indexes"]]
-                if kept:
-                    request["GlobalSecondaryIndexUpdates"] = [{"Update": {
-                        "IndexName": n, "ProvisionedThroughput": {
-                            "ReadCapacityUnits": desired["global_indexes"][n]["read_capacity"],
-                            "WriteCapacityUnits": desired["global_indexes"][n]["write_capacity"]}}} for n in kept]
-            update_table(**request)
-            settle()
-        if "global_indexes" in fields:
-            self._update_indexes(client, name, desired, have, provisioned, update_table, settle)
-        if "stream" in fields:
-            if have["stream"] != "disabled" and desired["stream"] != "disabled":
-                update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
-                settle()
-            update_table(TableName=name, StreamSpecification=self._stream_spec(desired))
-            settle()
-        if "kms_key" in fields:
-            update_table(TableName=name, SSESpecification=self._sse_spec(desired))
-            settle()
-        if "table_class" in fields:
-            update_table(TableName=name, TableClass=desired["table_class"])
-            settle()
-        if "deletion_protection" in fields:
-            update_table(TableName=name, DeletionProtectionEnabled=desired["deletion_protection"])
-        if "ttl_attribute" in fields:
-            if have["ttl_attribute"]:
-                self._set_ttl(client, name, have["ttl_attribute"], False)
-            if desired["ttl_attribute"]:
-                self._set_ttl(client, name, desired["ttl_attribute"], True)
-        if "point_in_time_recovery" in fields:
-            self._set_pitr(client, name, desired["point_in_time_recovery"])
-        if "contributor_insights" in fields:
-            self._set_insights(client, name, desired["contributor_insights"], node, ctx)
-        if "autoscaling" in fields:
-            self._put_scaling(ctx, desired, have["autoscaling"])
-        if "tags" in fields:
-            arn = actual.outputs["arn"]
-            retag(desired["tags"], have["tags"], lambda keys: client.untag_resource(ResourceArn=arn, TagKeys=keys),
-                  lambda tags: client.tag_resource(ResourceArn=arn, Tags=tags_to_list(tags)))
-        table = client.describe_table(TableName=name)["Table"] if "stream" in fields else None
-        return {"stream_arn": table.get("LatestStreamArn")} if table and table.get("LatestStreamArn") else {}
-
-    def _update_indexes(self, client, name, desired, have, provisioned, update_table, settle):
+    def _update_indexes(self, node, desired, actual, fields, ctx):
+        name, have = node.physical_name, actual.props
         want, current = desired["global_indexes"], have["global_indexes"]
-        definitions = self._attribute_definitions(desired)
+        provisioned = desired["billing"] == "provisioned"
         for index_name in sorted(current):
-            if index_name not in want or _index_shape(want[index_name]) != _index_shape(current[index_name]):
-                update_table(TableName=name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": index_name}}])
-                settle()
+            if index_name not in want or index_shape(want[index_name]) != index_shape(current[index_name]):
+                yield from update_table(name, f"delete index {index_name}",
+                                        GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": index_name}}])
         for index_name in sorted(want):
-            if index_name not in current or _index_shape(want[index_name]) != _index_shape(current[index_name]):
-                update_table(TableName=name, AttributeDefinitions=definitions, GlobalSecondaryIndexUpdates=[
-                    {"Create": self._gsi(index_name, want[index_name], provisioned)}])
-                settle()
+            if index_name not in current or index_shape(want[index_name]) != index_shape(current[index_name]):
+                yield from update_table(name, f"create index {index_name}",
+                                        AttributeDefinitions=attribute_definitions(desired),
+                                        GlobalSecondaryIndexUpdates=[
+                                            {"Create": global_index(index_name, want[index_name], provisioned)}])
             elif provisioned and want[index_name] != current[index_name] and have["billing"] == desired["billing"]:
-                update_table(TableName=name, GlobalSecondaryIndexUpdates=[{"Update": {
-                    "IndexName": index_name, "ProvisionedThroughput": {
-                        "ReadCapacityUnits": want[index_name]["read_capacity"],
-                        "WriteCapacityUnits": want[index_name]["write_capacity"]}}}])
-                settle()
+                yield from update_table(name, f"set the capacity of index {index_name}",
+                                        GlobalSecondaryIndexUpdates=[index_throughput(index_name, want[index_name])])
 
-    def _wait_indexes_active(self, client, name):
-        @eventually(("IndexNotActive",), timeout=900)
-        def check():
-            table = client.describe_table(TableName=name)["Table"]
-            if any(i.get("IndexStatus") not in (None, "ACTIVE") for i in table.get("GlobalSecondaryIndexes", [])):
-                raise _IndexNotActive()
-        check()
+    def _set_stream(self, node, desired, actual, fields, ctx):
+        name = node.physical_name
+        if actual.props["stream"] != "disabled" and desired["stream"] != "disabled":
+            yield from update_table(name, "disable the stream (its view changes)",
+                                    StreamSpecification={"StreamEnabled": False})
+        table = yield from update_table(name, "set the stream", StreamSpecification=stream_spec(desired))
+        return {"stream_arn": table["LatestStreamArn"]} if table.get("LatestStreamArn") else {}
 
-    def _set_ttl(self, client, name, attribute, enabled):
-        client.update_time_to_live(TableName=name, TimeToLiveSpecification={
-            "Enabled": enabled, "AttributeName": attribute})
+    def _set_encryption(self, node, desired, actual, fields, ctx):
+        yield from update_table(node.physical_name, "set the key", SSESpecification=sse_spec(desired))
 
-    def _set_pitr(self, client, name, enabled):
-        eventually(("ContinuousBackupsUnavailableException",), timeout=300)(client.update_continuous_backups)(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": enabled})
+    def _set_table_class(self, node, desired, actual, fields, ctx):
+        yield from update_table(node.physical_name, "set the table class", TableClass=desired["table_class"])
 
-    def _set_insights(self, client, name, enabled, node, ctx):
-        try:
-            client.update_contributor_insights(TableName=name,
-                                               ContributorInsightsAction="ENABLE" if enabled else "DISABLE")
-        except NOT_EMULATED:
-            ctx.warn(f"{node.address}: contributor_insights: not emulated by this endpoint "
-                     "(UpdateContributorInsights); not applied")
+    def _set_deletion_protection(self, node, desired, actual, fields, ctx):
+        yield Call("dynamodb", "update_table", {"TableName": node.physical_name,
+                                                "DeletionProtectionEnabled": desired["deletion_protection"]})
+
+    def _set_ttl(self, node, desired, actual, fields, ctx):
+        if actual.props["ttl_attribute"]:
+            yield set_ttl(node.physical_name, actual.props["ttl_attribute"], False)
+        if desired["ttl_attribute"]:
+            yield set_ttl(node.physical_name, desired["ttl_attribute"], True)
+
+    def _set_pitr(self, node, desired, actual, fields, ctx):
+        yield set_pitr(node.physical_name, desired["point_in_time_recovery"])
+
+    def _set_insights(self, node, desired, actual, fields, ctx):
+        yield from set_insights(node, desired["contributor_insights"], ctx)
+
+    def _set_scaling(self, node, desired, actual, fields, ctx):
+        yield from put_scaling(desired, actual.props["autoscaling"])
 
     # --- delete / discover ---
     def owned_from_arn(self, arn, tags):
         return OwnedResource.from_tags(self.kind, tags, arn.split("/", 1)[1], arn)
 
     def delete(self, resource, ctx):
-        client = ctx.client("dynamodb")
-        found = unless_missing(client.describe_table, *NOT_FOUND, TableName=resource.physical_id)
+        found = self.get(ctx, "describe_table", TableName=resource.physical_id)
         if found is None:
             return
         table = found["Table"]
         if table.get("DeletionProtectionEnabled"):
             raise RefusedError(f"table {resource.physical_id} has deletion_protection enabled; set "
                                "deletion_protection: false and apply before deleting it")
-        self._remove_scaling(ctx, table)
-        eventually(BUSY, timeout=900)(client.delete_table)(TableName=resource.physical_id)
-        client.get_waiter("table_not_exists").wait(TableName=resource.physical_id, WaiterConfig=WAIT)
-
-    def _remove_scaling(self, ctx, table):
-        """Scalable targets outlive their table unless deregistered."""
-        if table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED") != "PROVISIONED":
-            return
-        name = table["TableName"]
-        client = ctx.client("application-autoscaling")
-        resources = [f"table/{name}"] + [f"table/{name}/index/{i['IndexName']}"
-                                         for i in table.get("GlobalSecondaryIndexes", [])]
-        for page in client.get_paginator("describe_scalable_targets").paginate(
-                ServiceNamespace="dynamodb", ResourceIds=resources):
-            for target in page["ScalableTargets"]:
-                client.deregister_scalable_target(ServiceNamespace="dynamodb", ResourceId=target["ResourceId"],
-                                                  ScalableDimension=target["ScalableDimension"])
+        yield from remove_scaling(ctx, table)
+        yield Call("dynamodb", "delete_table", {"TableName": resource.physical_id}, missing_ok=True)
+        yield Wait("dynamodb", "table_not_exists", {"TableName": resource.physical_id})
 
     def has_data(self, resource, ctx):
-        page = unless_missing(ctx.client("dynamodb").scan, *NOT_FOUND, default={},
-                              TableName=resource.physical_id, Limit=1, Select="COUNT")
+        page = self.get(ctx, "scan", TableName=resource.physical_id, Limit=1, Select="COUNT") or {}
         return page.get("Count", 0) > 0 or "LastEvaluatedKey" in page
-
-
-def _refusals_not_retried(update_table):
-    """ResourceInUseException means "busy, retry" on AWS, but moto also answers it ("Cannot enable stream")
-    when a stream is enabled again on a table whose stream was disabled: permanent there, so fail at once
-    instead of retrying for 15 minutes."""
-    def call(**request):
-        try:
-            return update_table(**request)
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) == "ResourceInUseException" and "Cannot enable stream" in str(exc):
-                raise RefusedError("the endpoint refuses to enable a stream again on this table "
-                                   "(UpdateTable: ResourceInUseException: Cannot enable stream)") from exc
-            raise
-    return call
-
-
-class _IndexNotActive(Exception):
-    response = {"Error": {"Code": "IndexNotActive"}}
-
-
-def _normalise_projection(value):
-    if isinstance(value, dict):
-        return {"include": sorted(value["include"])}
-    return value
-
-
-def _index_shape(index: dict) -> tuple:
-    return (index["partition_key"], index["sort_key"], index["projection"])
 
 
 def _tables_with_insights(client) -> set:

@@ -1,9 +1,7 @@
 """KMS keys: found by alias alias/{physical name} (and, for a half-created key, by ownership tags)."""
 from __future__ import annotations
 
-import botocore.exceptions
-
-from provisioner.aws.errors import is_not_found, unless_missing
+from provisioner.engine.operations import Call, Together
 from provisioner.errors import NotEmulated
 from provisioner.policy.canonical import canonical_policy, policy_json
 from provisioner.services.base import (
@@ -12,10 +10,8 @@ from provisioner.services.base import (
     Observed,
     OwnedResource,
     Reconciler,
-    retag,
+    TagApi,
     service_key_statement,
-    tags_from_list,
-    tags_to_list,
 )
 
 WINDOW_TAG = "provisioner:deletion-window-days"
@@ -35,6 +31,13 @@ class KmsKeys(Reconciler):
     rank = 10
     delete_tier = 0
     opt_outs = ((("rotation",), False, "the key material is never rotated (FSBP KMS.4)"),)
+    missing = ("NotFoundException",)
+    tag_api = TagApi("kms", "KeyId", "id", list="list_resource_tags", key="TagKey", value="TagValue")
+    updates = ((frozenset({"key_state"}), "_enable"),
+               (frozenset({"description"}), "_set_description"),
+               (frozenset({"policy"}), "_put_policy"),
+               (frozenset({"rotation", "rotation_period_days"}), "_set_rotation"),
+               (frozenset({"alias"}), "_create_alias"))
 
     def validate(self, node, spec):
         out = self.lint(node.props.get("policy"), ("policy",), spec, key_policy=True)
@@ -49,7 +52,6 @@ class KmsKeys(Reconciler):
     # --- desired ---
     def desired(self, node, ctx):
         props = node.props
-        tags = {**ctx.tags_for(node), WINDOW_TAG: str(props["deletion_window_days"])}
         policy = props.get("policy") or self.default_policy(node, ctx)
         return {
             "description": props["description"],
@@ -58,10 +60,12 @@ class KmsKeys(Reconciler):
             "rotation_period_days": props["rotation_period_days"] if props["rotation"] else None,
             "policy": None,
             "alias": f"alias/{node.physical_name}",
-            "tags": tags,
             "deletion_window_days": props["deletion_window_days"],
             "_policy_document": policy,
         }
+
+    def desired_tags(self, node, ctx):
+        return {**super().desired_tags(node, ctx), WINDOW_TAG: str(node.props["deletion_window_days"])}
 
     def default_policy(self, node, ctx) -> dict:
         """Account root (so IAM policies can grant use) plus the services that use the key here."""
@@ -88,19 +92,13 @@ class KmsKeys(Reconciler):
     def read(self, node, ctx):
         client = ctx.client("kms")
         alias = f"alias/{node.physical_name}"
-        try:
-            meta = client.describe_key(KeyId=alias)["KeyMetadata"]
-            has_alias = True
-        except botocore.exceptions.ClientError as exc:
-            if not is_not_found(exc, "NotFoundException"):
-                raise
-            meta = self._half_created(node, ctx)
-            has_alias = False
-            if meta is None:
-                return None
+        found = self.get(ctx, "describe_key", KeyId=alias)
+        has_alias = found is not None
+        meta = found["KeyMetadata"] if has_alias else self._half_created(node, ctx)
+        if meta is None:
+            return None
         key_id = meta["KeyId"]
-        tags = ctx.tags_of(meta["Arn"], lambda: tags_from_list(
-            client.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue"))
+        tags = self.read_tags(ctx, meta["Arn"], key_id)
         facets = ctx.concurrently({
             "rotation": lambda: client.get_key_rotation_status(KeyId=key_id),
             "policy": lambda: client.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"],
@@ -136,78 +134,65 @@ class KmsKeys(Reconciler):
 
     # --- write ---
     def create(self, node, desired, ctx):
-        client = ctx.client("kms")
-        meta = client.create_key(
-            Description=desired["description"], KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
-            Policy=policy_json(desired["_policy_document"]),
-            Tags=tags_to_list(desired["tags"], "TagKey", "TagValue"))["KeyMetadata"]
+        meta = (yield Call("kms", "create_key", {
+            "Description": desired["description"], "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
+            "Policy": policy_json(desired["_policy_document"]),
+            "Tags": self.tag_api.format(desired["tags"])}))["KeyMetadata"]
         key_id = meta["KeyId"]
         if desired["rotation"]:
-            self._enable_rotation(client, key_id, desired["rotation_period_days"], ctx)
-        client.create_alias(AliasName=desired["alias"], TargetKeyId=key_id)
+            yield from self._enable_rotation(key_id, desired["rotation_period_days"], ctx)
+        yield Call("kms", "create_alias", {"AliasName": desired["alias"], "TargetKeyId": key_id})
         return {"arn": meta["Arn"], "id": key_id}
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("kms")
+    def _enable(self, node, desired, actual, fields, ctx):
         key_id = actual.outputs["id"]
-        fields = {d.field for d in diffs}
-        if "key_state" in fields:
-            if actual.props["key_state"] == "PendingDeletion":
-                client.cancel_key_deletion(KeyId=key_id)
-            client.enable_key(KeyId=key_id)
-        if "description" in fields:
-            client.update_key_description(KeyId=key_id, Description=desired["description"])
-        if "policy" in fields:
-            client.put_key_policy(KeyId=key_id, PolicyName="default", Policy=policy_json(desired["_policy_document"]))
-        if fields & {"rotation", "rotation_period_days"}:
-            if desired["rotation"]:
-                self._enable_rotation(client, key_id, desired["rotation_period_days"], ctx)
-            else:
-                client.disable_key_rotation(KeyId=key_id)
-        if "alias" in fields:
-            client.create_alias(AliasName=desired["alias"], TargetKeyId=key_id)
-        if "tags" in fields:
-            retag(desired["tags"], actual.props["tags"], lambda keys: client.untag_resource(KeyId=key_id, TagKeys=keys),
-                  lambda tags: client.tag_resource(KeyId=key_id, Tags=tags_to_list(tags, "TagKey", "TagValue")))
-        return {}
+        if actual.props["key_state"] == "PendingDeletion":
+            yield Call("kms", "cancel_key_deletion", {"KeyId": key_id})
+        yield Call("kms", "enable_key", {"KeyId": key_id})
 
-    def _enable_rotation(self, client, key_id, period, ctx):
+    def _set_description(self, node, desired, actual, fields, ctx):
+        yield Call("kms", "update_key_description", {"KeyId": actual.outputs["id"],
+                                                     "Description": desired["description"]})
+
+    def _put_policy(self, node, desired, actual, fields, ctx):
+        yield Call("kms", "put_key_policy", {"KeyId": actual.outputs["id"], "PolicyName": "default",
+                                             "Policy": policy_json(desired["_policy_document"])})
+
+    def _set_rotation(self, node, desired, actual, fields, ctx):
+        if desired["rotation"]:
+            yield from self._enable_rotation(actual.outputs["id"], desired["rotation_period_days"], ctx)
+        else:
+            yield Call("kms", "disable_key_rotation", {"KeyId": actual.outputs["id"]})
+
+    def _create_alias(self, node, desired, actual, fields, ctx):
+        yield Call("kms", "create_alias", {"AliasName": desired["alias"], "TargetKeyId": actual.outputs["id"]})
+
+    def _enable_rotation(self, key_id, period, ctx):
         try:
-            client.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=period)
+            yield Call("kms", "enable_key_rotation", {"KeyId": key_id, "RotationPeriodInDays": period})
         except NotEmulated:
             ctx.warn("kms: RotationPeriodInDays not emulated by this endpoint")
-            client.enable_key_rotation(KeyId=key_id)
+            yield Call("kms", "enable_key_rotation", {"KeyId": key_id})
 
     # --- delete / discover ---
     def delete(self, resource: OwnedResource, ctx):
-        client = ctx.client("kms")
         key_id = resource.physical_id
-        try:
-            found = ctx.concurrently({
-                "key": lambda: client.describe_key(KeyId=key_id)["KeyMetadata"],
-                "tags": lambda: client.list_resource_tags(KeyId=key_id).get("Tags"),
-                "aliases": lambda: client.list_aliases(KeyId=key_id).get("Aliases", []),
-            })
-        except botocore.exceptions.ClientError as exc:
-            if is_not_found(exc, "NotFoundException"):
-                return
-            raise
-        if found["key"]["KeyState"] in PENDING_DELETION:
-            return
-        window = max(MIN_WINDOW, int(tags_from_list(found["tags"], "TagKey", "TagValue").get(WINDOW_TAG, MIN_WINDOW)))
-        ctx.concurrently({
-            **{alias["AliasName"]: lambda alias=alias: unless_missing(
-                client.delete_alias, "NotFoundException", AliasName=alias["AliasName"])
-               for alias in found["aliases"]},
-            "schedule": lambda: client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=window),
+        found = ctx.concurrently({
+            "key": lambda: self.get(ctx, "describe_key", KeyId=key_id),
+            "tags": lambda: self.get(ctx, "list_resource_tags", KeyId=key_id),
+            "aliases": lambda: self.get(ctx, "list_aliases", KeyId=key_id),
         })
+        if None in found.values() or found["key"]["KeyMetadata"]["KeyState"] in PENDING_DELETION:
+            return
+        window = max(MIN_WINDOW, int(self.tag_api.parse(found["tags"]).get(WINDOW_TAG, MIN_WINDOW)))
+        yield Together(tuple(Call("kms", "delete_alias", {"AliasName": alias["AliasName"]}, missing_ok=True)
+                             for alias in found["aliases"].get("Aliases", [])) +
+                       (Call("kms", "schedule_key_deletion", {"KeyId": key_id, "PendingWindowInDays": window}),))
 
     def discover(self, ctx):
         """Keys tagged as ours, except those already scheduled for deletion (a destroyed key)."""
-        client = ctx.client("kms")
-        tagged = dict(ctx.tagged_resources(self.matches_arn))
-        described = ctx.concurrently({arn: lambda arn=arn: unless_missing(
-            client.describe_key, "NotFoundException", KeyId=arn.rsplit("/", 1)[-1]) for arn in tagged})
-        return [OwnedResource.from_tags(self.kind, tags, arn.rsplit("/", 1)[-1], arn)
-                for arn, tags in tagged.items()
-                if described[arn] and described[arn]["KeyMetadata"]["KeyState"] not in PENDING_DELETION]
+        def live_id(arn):
+            found = self.get(ctx, "describe_key", KeyId=arn.rsplit("/", 1)[-1])
+            meta = found and found["KeyMetadata"]
+            return meta["KeyId"] if meta and meta["KeyState"] not in PENDING_DELETION else None
+        return self.tagged_and_live(ctx, live_id)

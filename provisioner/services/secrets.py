@@ -18,20 +18,15 @@ pattern for one secret: a role need not wait for the secret to exist.
 """
 from __future__ import annotations
 
-from provisioner.aws.errors import unless_missing
-from provisioner.aws.retries import eventually
+from provisioner.engine.operations import Call
 from provisioner.services.base import (
     NameRule,
     Observed,
     OwnedResource,
     Reconciler,
-    changed_fields,
-    retag,
-    tags_from_list,
-    tags_to_list,
+    TagApi,
 )
 
-NOT_FOUND = ("ResourceNotFoundException",)
 WINDOW_TAG = "provisioner:recovery-window-days"
 DEFAULT_WINDOW = 30
 MIN_WINDOW = 7
@@ -54,6 +49,11 @@ class Secrets(Reconciler):
     tagging_type = "secretsmanager:secret"
     rank = 11
     data_bearing = True
+    missing = ("ResourceNotFoundException",)
+    tag_api = TagApi("secretsmanager", "SecretId", "arn")   # read from DescribeSecret, which answers them
+    # a secret scheduled for deletion refuses every other change: restored first
+    updates = ((frozenset({"deletion_date"}), "_restore"),
+               (frozenset({"description", "kms_key"}), "_update_secret"))
 
     def matches_arn(self, arn):
         parts = arn.split(":", 6)
@@ -66,24 +66,25 @@ class Secrets(Reconciler):
     # --- desired / read ---
     def desired(self, node, ctx):
         props = node.props
-        window = props["recovery_window_days"]
         return {
             "description": props["description"],
             "kms_key": props.get("kms_key"),
             "deletion_date": None,
-            "tags": {**ctx.tags_for(node), WINDOW_TAG: str(window)},
             "generate": props.get("generate"),
-            "recovery_window_days": window,
+            "recovery_window_days": props["recovery_window_days"],
         }
 
+    def desired_tags(self, node, ctx):
+        return {**super().desired_tags(node, ctx), WINDOW_TAG: str(node.props["recovery_window_days"])}
+
     def _describe(self, secret_id, ctx):
-        return unless_missing(ctx.client("secretsmanager").describe_secret, *NOT_FOUND, SecretId=secret_id)
+        return self.get(ctx, "describe_secret", SecretId=secret_id)
 
     def read(self, node, ctx):
         meta = self._describe(node.physical_name, ctx)
         if meta is None:
             return None
-        tags = tags_from_list(meta.get("Tags"))
+        tags = self.tag_api.parse(meta)
         deleted = meta.get("DeletedDate")
         props = {
             "description": meta.get("Description") or "",
@@ -95,8 +96,7 @@ class Secrets(Reconciler):
 
     # --- write ---
     def create(self, node, desired, ctx):
-        client = ctx.client("secretsmanager")
-        request = {"Name": node.physical_name, "Tags": tags_to_list(desired["tags"])}
+        request = {"Name": node.physical_name, "Tags": self.tag_api.format(desired["tags"])}
         if desired["description"]:
             request["Description"] = desired["description"]
         if desired["kms_key"]:
@@ -107,32 +107,22 @@ class Secrets(Reconciler):
                        "ExcludePunctuation": generate["exclude_punctuation"]}
             if generate["exclude_characters"]:
                 options["ExcludeCharacters"] = generate["exclude_characters"]
-            request["SecretString"] = client.get_random_password(**options)["RandomPassword"]
-        # a secret deleted without recovery frees its name asynchronously
-        create_secret = eventually(("InvalidRequestException",), timeout=60,
-                                   message_contains="scheduled for deletion",
-                                   on_wait=lambda m: ctx.progress(node.address, m))(client.create_secret)
-        arn = create_secret(**request)["ARN"]
+            request["SecretString"] = (yield Call("secretsmanager", "get_random_password", options,
+                                                  "generate the value"))["RandomPassword"]
+        arn = (yield Call("secretsmanager", "create_secret", request))["ARN"]
         return {"arn": arn, "name": node.physical_name}
 
-    def update(self, node, desired, actual, diffs, ctx):
-        client = ctx.client("secretsmanager")
-        arn = actual.outputs["arn"]
-        fields = changed_fields(diffs)
-        if "deletion_date" in fields:   # first: a secret scheduled for deletion refuses every other change
-            client.restore_secret(SecretId=arn)
+    def _restore(self, node, desired, actual, fields, ctx):
+        yield Call("secretsmanager", "restore_secret", {"SecretId": actual.outputs["arn"]}, "cancel the deletion")
+
+    def _update_secret(self, node, desired, actual, fields, ctx):
         changes = {}
         if "description" in fields:
             changes["Description"] = desired["description"]
         if "kms_key" in fields:
             changes["KmsKeyId"] = desired["kms_key"] or AWS_MANAGED_KEY
-        if changes:
-            client.update_secret(SecretId=arn, **changes)
-        if "tags" in fields:
-            retag(desired["tags"], actual.props["tags"],
-                  lambda keys: client.untag_resource(SecretId=arn, TagKeys=keys),
-                  lambda tags: client.tag_resource(SecretId=arn, Tags=tags_to_list(tags)))
-        return {}
+        yield Call("secretsmanager", "update_secret", {"SecretId": actual.outputs["arn"], **changes},
+                   "set " + ", ".join(sorted(changes)))
 
     # --- delete / discover ---
     def delete(self, resource: OwnedResource, ctx):
@@ -140,11 +130,11 @@ class Secrets(Reconciler):
         meta = self._describe(secret_id, ctx)
         if meta is None or meta.get("DeletedDate"):
             return
-        tagged = tags_from_list(meta.get("Tags")).get(WINDOW_TAG, "")
+        tagged = self.tag_api.parse(meta).get(WINDOW_TAG, "")
         days = int(tagged) if tagged.isdigit() else DEFAULT_WINDOW
         recovery = {"ForceDeleteWithoutRecovery": True} if days == 0 else {
             "RecoveryWindowInDays": min(max(days, MIN_WINDOW), DEFAULT_WINDOW)}
-        unless_missing(ctx.client("secretsmanager").delete_secret, *NOT_FOUND, SecretId=secret_id, **recovery)
+        yield Call("secretsmanager", "delete_secret", {"SecretId": secret_id, **recovery}, missing_ok=True)
 
     def has_data(self, resource, ctx):
         """Whether the secret holds a value (any version): only then does deleting it lose something."""
@@ -153,9 +143,7 @@ class Secrets(Reconciler):
 
     def discover(self, ctx):
         """Secrets tagged as ours, except those already scheduled for deletion (a destroyed secret)."""
-        owned = []
-        for arn, tags in ctx.tagged_resources(self.matches_arn):
+        def live_name(arn):
             meta = self._describe(arn, ctx)
-            if meta and not meta.get("DeletedDate"):
-                owned.append(OwnedResource.from_tags(self.kind, tags, meta["Name"], arn))
-        return owned
+            return meta["Name"] if meta and not meta.get("DeletedDate") else None
+        return self.tagged_and_live(ctx, live_name)

@@ -51,7 +51,8 @@ class FakeState:
         self.ctx = SimpleNamespace(
             aws=aws, region=aws.region, account_id=aws.account_id, spec=self.spec, registry=self.registry,
             owner=Owner(self.spec.project, self.spec.environment), warnings=[], client=clients.client,
-            progress=lambda address, message: None, read_in_plan=frozenset(), intents=None)
+            progress=lambda address, message: None, read_in_plan=frozenset(), intents=None,
+            concurrently=lambda calls: {name: call() for name, call in calls.items()})
         from provisioner.engine.context import Context
         real = Context(aws, self.ctx.owner, self.registry, self.spec)
         for name in ("tags_for", "deliveries_to", "resolve", "lookup", "set_outputs", "memo", "warn"):
@@ -98,3 +99,16 @@ def fake_state(tmp_path):
 def shown(operations) -> list:
     """(service:Operation, params) pairs, for comparing whole lists."""
     return [(str(op), op.params) for op in operations]
+
+
+class From:
+    """Equal to a value only the answer of an earlier call gives ("(from Operation)" when only shown)."""
+
+    def __init__(self, operation: str):
+        self.operation = operation
+
+    def __eq__(self, other):
+        return repr(other) == f"(from {self.operation})"
+
+    def __repr__(self) -> str:
+        return f"(from {self.operation})"
