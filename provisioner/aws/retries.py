@@ -141,23 +141,3 @@ def retrying(transient: Transient, on_wait=None):
                 raise RefusedError(why) from exc
         return guarded
     return refusing
-
-
-# TRANSITION: the call-site form, until every reconciler yields operations
-def eventually(codes: tuple, timeout: float = 90, message_contains: str | None = None, on_wait=None):
-    """Retry a call on eventual-consistency errors (not throttling: botocore handles that).
-
-    Bounded by timeout seconds, jittered exponential waits from 0.5 s up to 8 s.
-    """
-    def transient(exc: BaseException) -> bool:
-        if error_code(exc) not in codes:
-            return False
-        return message_contains is None or message_contains in str(exc)
-
-    def before_sleep(state):
-        if on_wait:
-            on_wait(f"waiting for {error_code(state.outcome.exception())} to clear "
-                    f"(attempt {state.attempt_number})")
-
-    return retry(retry=retry_if_exception(transient), stop=stop_after_delay(timeout),
-                 wait=wait_random_exponential(multiplier=0.5, max=8), reraise=True, before_sleep=before_sleep)

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from provisioner.engine.ownership import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE, PROTECTED, Owner
 from provisioner.spec.refs import UNKNOWN, Ref, resolve
 
-__all__ = ["OWNER_ENVIRONMENT", "OWNER_PROJECT", "OWNER_RESOURCE", "PROTECTED", "Owner", "Context", "Options"]
-
 READS_PER_WRITE = 4   # read quotas are far above write quotas: a plan reads 4x as many things at once
 
 

@@ -30,14 +30,14 @@ from provisioner.services.apigateway_stage import (
 from provisioner.services.apigateway_usage_plans import delete_plans_of, desired_plan, put_plan, read_plan
 from provisioner.services.base import (
     NOT_RETURNED,
-    Delivery,
     NameRule,
     Observed,
     OwnedResource,
     Reconciler,
-    TagApi,
     dropped_by_emulator,
 )
+from provisioner.services.delivery import Delivery
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref, Template, find_refs
 
 API_PATCHES = {"description": "/description", "minimum_compression_size": "/minimumCompressionSize"}

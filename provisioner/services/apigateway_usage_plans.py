@@ -1,8 +1,8 @@
 """A REST API's usage plan and API keys: separate resources named after the API and tagged as ours."""
 from __future__ import annotations
 
-from provisioner.engine.context import OWNER_RESOURCE
 from provisioner.engine.operations import Call
+from provisioner.engine.ownership import OWNER_RESOURCE
 from provisioner.services.apigateway_routes import every
 from provisioner.services.apigateway_stage import replace
 from provisioner.services.base import changed_leaves

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from provisioner.aws.errors import unless_missing
 from provisioner.engine.operations import Call
 from provisioner.policy.lint import lint_policy
-from provisioner.spec.refs import Ref, Template
+from provisioner.services.delivery import (
+    ENCRYPTS_AS_CALLER,
+    Delivery,
+    senders_known_after_creation,
+    service_key_statement,
+)
+from provisioner.services.tagging import TagApi
+from provisioner.spec.refs import Ref
 
 NOT_RETURNED = type("NotReturned", (), {"__repr__": lambda self: "(not returned by endpoint)"})()
 """Value of a field the endpoint accepted but does not report back: never compared, always warned."""
@@ -42,58 +49,10 @@ class Observed:
     warnings: list = field(default_factory=list)
 
 
-# services that deliver with the sender's own role (a function's execution role), which its grants cover
-ENCRYPTS_AS_CALLER = {"lambda.amazonaws.com"}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A service that sends to a resource of the spec on behalf of another one (SNS -> queue, S3 -> topic).
-
-    The target's reconciler turns deliveries into its resource policy or permissions, and the key
-    that encrypts the target gets a grant for the service: no per-pair code.
-    """
-
-    target: str        # address receiving, e.g. "sqs_queues.orders"
-    service: str       # principal delivering, e.g. "sns.amazonaws.com"
-    source: str        # address sending, e.g. "sns_topics.order-events"
-    source_arn: object  # ARN string or Ref of the sender
-    label: str = ""     # tells apart several deliveries of one sender (an API's routes)
-
-    def condition(self, account: str) -> dict:
-        """Only this sender may deliver; S3 ARNs carry no account, so S3 is also pinned to ours."""
-        condition = {"ArnEquals": {"aws:SourceArn": self.source_arn}}
-        if self.service == "s3.amazonaws.com":
-            condition["StringEquals"] = {"aws:SourceAccount": account}
-        return condition
-
-
-def service_sid(service: str) -> str:
-    """Stable statement id for a service principal: sns.amazonaws.com -> Sns."""
-    return "".join(part.capitalize() for part in service.split(".")[0].split("-"))
-
-
-def service_key_statement(service: str, account: str) -> dict:
-    """Lets an AWS service use a key for this account's resources only (confused-deputy safe)."""
-    return {"Sid": "Allow" + service_sid(service), "Effect": "Allow", "Principal": {"Service": service},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account}}}
-
-
-def managed_key_refusal(who: str, managed_key: str) -> str:
-    """Why services that must use a resource's key cannot have AWS's managed one."""
-    return (f"{who} cannot use the AWS managed key {managed_key} (its key policy cannot grant a service): "
-            "name a kms_key of the spec, whose policy gets the grant")
-
-
 def fifo_physical_name(node) -> str:
     """The default name, with the .fifo ending AWS requires of a FIFO queue or topic."""
     name = node.default_physical_name
     return name + ".fifo" if node.props.get("fifo") and not name.endswith(".fifo") else name
-
-
-def logical_sid(address: str) -> str:
-    return "".join(p.capitalize() for p in address.split(".", 1)[1].replace("_", "-").split("-"))
 
 
 @dataclass(frozen=True)
@@ -110,73 +69,6 @@ class OwnedResource:
     def from_tags(cls, kind: str, tags: dict, physical_id: str, arn: str) -> OwnedResource:
         return cls(kind, tags.get("provisioner:resource", ""), physical_id, arn,
                    tags.get("provisioner:deletion-protection") == "true")
-
-
-@dataclass(frozen=True)
-class TagApi:
-    """How a service tags a resource, declared once per kind: the engine reads tags, writes them on create
-    and turns a tag diff into the service's own untag and tag calls."""
-
-    service: str
-    resource_param: str            # the call's identifier parameter: "QueueUrl", "ResourceArn", "KeyId"
-    resource_output: str = "arn"   # the output holding that identifier
-    tag: str = "tag_resource"
-    untag: str = "untag_resource"
-    list: str = "list_tags_for_resource"
-    tags_param: str = "Tags"       # in the tag call and the create call
-    keys_param: str = "TagKeys"
-    as_map: bool = False           # {key: value} rather than [{Key: .., Value: ..}]
-    key: str = "Key"
-    value: str = "Value"
-    listed: str = "Tags"           # the list answer's field holding them
-    wrapper: str = ""              # CloudFront's {"Items": [...]}, S3's {"TagSet": [...]}
-    replaces: bool = False         # one call sets the whole set (S3): no untag call
-    resource_as_list: bool = False  # EC2's Resources=[id]
-    keys_as_tags: bool = False     # EC2's DeleteTags takes Tags=[{Key: ..}]
-    pages: bool = False            # the list answer continues with NextToken (DynamoDB)
-
-    def format(self, tags: dict):
-        """Tags in the service's shape, for the create call's tags parameter."""
-        items = dict(sorted(tags.items())) if self.as_map else tags_to_list(tags, self.key, self.value)
-        return {self.wrapper: items} if self.wrapper else items
-
-    def parse(self, answer: dict) -> dict:
-        found = answer.get(self.listed) or ({} if self.as_map else [])
-        if self.wrapper and isinstance(found, dict) and self.wrapper in found:
-            found = found[self.wrapper]
-        if self.as_map:
-            return {k: v for k, v in found.items() if not k.startswith("aws:")}
-        return tags_from_list(found, self.key, self.value)
-
-    def read(self, ctx, resource_id: str, missing: tuple = ()) -> dict:
-        list_tags = getattr(ctx.client(self.service), self.list)
-        request, tags = self._resource(resource_id), {}
-        while True:
-            answer = unless_missing(list_tags, *missing, default={}, **request)
-            tags.update(self.parse(answer))
-            if not (self.pages and answer.get("NextToken")):
-                return tags
-            request = {**request, "NextToken": answer["NextToken"]}
-
-    def _resource(self, resource_id: str) -> dict:
-        return {self.resource_param: [resource_id] if self.resource_as_list else resource_id}
-
-    def calls(self, resource_id: str, desired: dict, actual: dict):
-        """The calls taking the resource's tags from actual to desired (aws:* keys are never touched)."""
-        to_set, to_remove = tag_changes(desired, actual)
-        resource = self._resource(resource_id)
-        if self.replaces:
-            if to_set or to_remove:
-                yield Call(self.service, self.tag, {**resource, self.tags_param: self.format(desired)}, "set tags")
-            return
-        if to_remove:
-            keys = [{self.key: k} for k in to_remove] if self.keys_as_tags else to_remove
-            yield Call(self.service, self.untag,
-                       {**resource, self.keys_param: {"Items": keys} if self.wrapper == "Items" else keys},
-                       "remove tags " + ", ".join(to_remove))
-        if to_set:
-            yield Call(self.service, self.tag, {**resource, self.tags_param: self.format(to_set)},
-                       "set tags " + ", ".join(sorted(to_set)))
 
 
 def operations(value):
@@ -422,22 +314,6 @@ class Registry:
         return [self._by_kind[k] for k in self.kinds()]
 
 
-def predictable(value, spec) -> bool:
-    """Whether every reference in value is known before its resource exists (an ARN built from a name)."""
-    from provisioner.aws.session import offline_context
-    refs = [value] if isinstance(value, Ref) else value.refs() if isinstance(value, Template) else []
-    context = offline_context(spec)
-    return all(ref.attr in spec.registry[ref.kind].predicted_outputs(spec.nodes[ref.address], context)
-               for ref in refs if ref.address in spec.nodes)
-
-
-def senders_known_after_creation(node, spec) -> set:
-    """Addresses of the resources delivering to node whose ARN (which node's policy or permissions name)
-    exists only once they do: a distribution reading a bucket, an API invoking a function."""
-    return {delivery.source for delivery in spec.deliveries_to(node.address)
-            if not predictable(delivery.source_arn, spec)}
-
-
 def dropped_by_emulator(found, wanted, ctx, warnings: list, field: str, call: str):
     """found, or NOT_RETURNED (with a warning) when an emulator accepted `wanted` but reports nothing.
 
@@ -446,31 +322,6 @@ def dropped_by_emulator(found, wanted, ctx, warnings: list, field: str, call: st
         warnings.append(f"{field}: not returned by this endpoint ({call}); it is set but not compared")
         return NOT_RETURNED
     return found
-
-
-def tags_from_list(items, key: str = "Key", value: str = "Value") -> dict:
-    """AWS tag list -> dict, without the aws:* tags AWS manages itself."""
-    return {t[key]: t[value] for t in items or [] if not t[key].startswith("aws:")}
-
-
-def tags_to_list(tags: dict, key: str = "Key", value: str = "Value") -> list:
-    return [{key: k, value: v} for k, v in sorted(tags.items())]
-
-
-def tag_changes(desired: dict, actual: dict) -> tuple[dict, list]:
-    """(tags to set, keys to remove) to go from actual to desired; aws:* keys are never touched."""
-    to_set = {k: v for k, v in desired.items() if actual.get(k) != v}
-    to_remove = sorted(k for k in actual if k not in desired and not k.startswith("aws:"))
-    return to_set, to_remove
-
-
-def retag(desired: dict, actual: dict, untag, tag) -> None:
-    """Bring tags from actual to desired with the service's own calls: untag(keys), tag(dict)."""
-    to_set, to_remove = tag_changes(desired, actual)
-    if to_remove:
-        untag(to_remove)
-    if to_set:
-        tag(to_set)
 
 
 def changed_fields(diffs) -> set:

@@ -21,19 +21,12 @@ import re
 import botocore.exceptions
 
 from provisioner.aws.errors import error_code
-from provisioner.engine.context import OWNER_RESOURCE
 from provisioner.engine.operations import Call, Wait
+from provisioner.engine.ownership import OWNER_RESOURCE
 from provisioner.errors import OwnershipConflict, ProvisionerError
-from provisioner.services.base import (
-    NOT_RETURNED,
-    Delivery,
-    NameRule,
-    Observed,
-    OwnedResource,
-    Reconciler,
-    TagApi,
-    listed,
-)
+from provisioner.services.base import NOT_RETURNED, NameRule, Observed, OwnedResource, Reconciler, listed
+from provisioner.services.delivery import Delivery
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref, find_refs
 
 SERVICE = "cloudfront.amazonaws.com"

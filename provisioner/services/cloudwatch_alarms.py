@@ -18,7 +18,9 @@ from provisioner.services.alarm_metrics import (
     read_query,
     return_data_ids,
 )
-from provisioner.services.base import Delivery, NameRule, Observed, OwnedResource, Reconciler, TagApi
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler
+from provisioner.services.delivery import Delivery
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref
 
 ACTION_FIELDS = {"actions": "AlarmActions", "ok_actions": "OKActions",

@@ -7,14 +7,7 @@ from __future__ import annotations
 from provisioner.aws.errors import NOT_EMULATED
 from provisioner.engine.operations import Call, Wait
 from provisioner.errors import RefusedError
-from provisioner.services.base import (
-    NOT_RETURNED,
-    NameRule,
-    Observed,
-    OwnedResource,
-    Reconciler,
-    TagApi,
-)
+from provisioner.services.base import NOT_RETURNED, NameRule, Observed, OwnedResource, Reconciler
 from provisioner.services.dynamodb_calls import set_insights, set_pitr, set_ttl, update_table
 from provisioner.services.dynamodb_scaling import desired_scaling, put_scaling, read_scaling, remove_scaling
 from provisioner.services.dynamodb_schema import (
@@ -32,6 +25,7 @@ from provisioner.services.dynamodb_schema import (
     table_props,
     throughput,
 )
+from provisioner.services.tagging import TagApi
 
 
 class DynamoDbTables(Reconciler):

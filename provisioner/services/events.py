@@ -13,7 +13,9 @@ import re
 
 from provisioner.engine.operations import Call
 from provisioner.errors import ProvisionerError
-from provisioner.services.base import Delivery, NameRule, Observed, Reconciler, TagApi
+from provisioner.services.base import NameRule, Observed, Reconciler
+from provisioner.services.delivery import Delivery
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref
 
 SERVICE = "events.amazonaws.com"

@@ -20,13 +20,8 @@ from provisioner.policy.grants import (
     grant_target,
 )
 from provisioner.policy.lint import lint_statements
-from provisioner.services.base import (
-    NameRule,
-    Observed,
-    Reconciler,
-    TagApi,
-    tags_from_list,
-)
+from provisioner.services.base import NameRule, Observed, Reconciler
+from provisioner.services.tagging import TagApi, tags_from_list
 from provisioner.spec.refs import find_refs
 
 GRANTS_POLICY = "grants"

@@ -4,15 +4,9 @@ from __future__ import annotations
 from provisioner.engine.operations import Call, Together
 from provisioner.errors import NotEmulated
 from provisioner.policy.canonical import canonical_policy, policy_json
-from provisioner.services.base import (
-    NOT_RETURNED,
-    NameRule,
-    Observed,
-    OwnedResource,
-    Reconciler,
-    TagApi,
-    service_key_statement,
-)
+from provisioner.services.base import NOT_RETURNED, NameRule, Observed, OwnedResource, Reconciler
+from provisioner.services.delivery import service_key_statement
+from provisioner.services.tagging import TagApi
 
 WINDOW_TAG = "provisioner:deletion-window-days"
 MIN_WINDOW = 7

@@ -8,16 +8,8 @@ import json
 
 from provisioner.aws.errors import unless_missing
 from provisioner.engine.operations import Call, Together, Wait
-from provisioner.services.base import (
-    Delivery,
-    NameRule,
-    Observed,
-    Reconciler,
-    TagApi,
-    dropped_by_emulator,
-    predictable,
-    senders_known_after_creation,
-)
+from provisioner.services.base import NameRule, Observed, Reconciler, dropped_by_emulator
+from provisioner.services.delivery import Delivery, predictable, senders_known_after_creation
 from provisioner.services.lambda_code import (
     artifact,
     code_folder,
@@ -53,6 +45,7 @@ from provisioner.services.lambda_versions import (
     publish,
     read_alias,
 )
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref, Template, find_refs
 from provisioner.spec.runtimes import check_node_handler, deprecation_warning, is_python
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from provisioner.engine.operations import Call
-from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler, TagApi
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler
+from provisioner.services.tagging import TagApi
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                   2922, 3288, 3653)

@@ -15,14 +15,9 @@ from provisioner.aws.errors import is_not_found
 from provisioner.engine.operations import Call, Together
 from provisioner.errors import ProvisionerError
 from provisioner.services import s3_settings as settings
-from provisioner.services.base import (
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler, changed_fields
+from provisioner.services.delivery import (
     Delivery,
-    NameRule,
-    Observed,
-    OwnedResource,
-    Reconciler,
-    TagApi,
-    changed_fields,
     logical_sid,
     managed_key_refusal,
     service_key_statement,
@@ -30,6 +25,7 @@ from provisioner.services.base import (
 )
 from provisioner.services.iam import strip_lint_keys
 from provisioner.services.s3_settings import TARGET_KINDS
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref, Template
 
 # S3 server access logs and load balancer access logs support no SSE-KMS destination

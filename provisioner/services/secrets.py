@@ -19,13 +19,8 @@ pattern for one secret: a role need not wait for the secret to exist.
 from __future__ import annotations
 
 from provisioner.engine.operations import Call
-from provisioner.services.base import (
-    NameRule,
-    Observed,
-    OwnedResource,
-    Reconciler,
-    TagApi,
-)
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler
+from provisioner.services.tagging import TagApi
 
 WINDOW_TAG = "provisioner:recovery-window-days"
 DEFAULT_WINDOW = 30

@@ -5,18 +5,9 @@ import json
 
 from provisioner.engine.operations import Call
 from provisioner.policy.canonical import canonical_policy, policy_json
-from provisioner.services.base import (
-    Delivery,
-    NameRule,
-    Observed,
-    OwnedResource,
-    Reconciler,
-    TagApi,
-    fifo_physical_name,
-    logical_sid,
-    managed_key_refusal,
-    service_sid,
-)
+from provisioner.services.base import NameRule, Observed, OwnedResource, Reconciler, fifo_physical_name
+from provisioner.services.delivery import Delivery, logical_sid, managed_key_refusal, service_sid
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref, Template
 
 AWS_MANAGED_KEY = "alias/aws/sns"

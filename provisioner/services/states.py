@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from provisioner.engine.operations import Call
-from provisioner.services.base import NameRule, Observed, Reconciler, TagApi
+from provisioner.services.base import NameRule, Observed, Reconciler
 from provisioner.services.states_definition import (
     definition_grants,
     load_definition,
@@ -20,6 +20,7 @@ from provisioner.services.states_definition import (
     task_problems,
     tasks,
 )
+from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref, Template, find_refs
 
 LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",

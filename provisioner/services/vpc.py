@@ -9,12 +9,13 @@ from __future__ import annotations
 import copy
 import ipaddress
 
-from provisioner.engine.context import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
 from provisioner.engine.operations import Call, Wait
+from provisioner.engine.ownership import OWNER_ENVIRONMENT, OWNER_PROJECT, OWNER_RESOURCE
 from provisioner.errors import ProvisionerError
 from provisioner.policy.canonical import canonical_policy, policy_json
 from provisioner.policy.grants import compile_grants
-from provisioner.services.base import Observed, OwnedResource, Reconciler, TagApi, tags_from_list
+from provisioner.services.base import Observed, OwnedResource, Reconciler
+from provisioner.services.tagging import TagApi, tags_from_list
 
 SUBNET_TAG = "provisioner:subnet"   # the spec key of a subnet and of its route table
 DNS = {"dns_support": ("enableDnsSupport", "EnableDnsSupport"),   # (DescribeVpcAttribute, ModifyVpcAttribute)

@@ -72,7 +72,7 @@ def _reference_problems(node, spec, doc) -> list[Diagnostic]:
             out.append(doc.diagnostic(path, f"{about}a resource cannot reference itself"))
             continue
         if ref.address == node.address:   # ${self.attr}: fine when known before the resource exists
-            from provisioner.services.base import predictable
+            from provisioner.services.delivery import predictable
             if not predictable(ref, spec):
                 out.append(doc.diagnostic(path, f"{about}a resource can only name its own attributes known before "
                                                 f"it exists (${{self.{ref.attr}}} is known only after creation)"))

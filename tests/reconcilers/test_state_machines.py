@@ -407,7 +407,7 @@ def stubbed(write_spec):
 
 
 def _create_params(desired):
-    from provisioner.services.base import tags_to_list
+    from provisioner.services.tagging import tags_to_list
     return {"name": MACHINE, "type": "STANDARD", "roleArn": f"arn:aws:iam::123456789012:role/{MACHINE}",
             "definition": json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
             "loggingConfiguration": {"level": "ERROR", "includeExecutionData": False, "destinations": [
