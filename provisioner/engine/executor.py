@@ -216,5 +216,9 @@ def operations_of(change: Change, ctx) -> list:
             steps.append(reconciler.create(change.node, desired, shown))
     operations = []
     for step in steps:
-        operations.extend(recorded(step))
+        try:
+            operations.extend(recorded(step))
+        except ProvisionerError:   # a refusal: the apply reports it, the listing just stops there
+            operations.append(None)
+            break
     return operations

@@ -97,7 +97,7 @@ class Performer:
             return [done[i] for i in range(len(operation.branches))]
         client = self.ctx.client(operation.service)
         if isinstance(operation, Wait):
-            self.ctx.progress(self.address, f"waiting ({operation.waiter})")
+            self.ctx.progress(self.address, f"waiting for {operation.purpose or operation.waiter}")
             config = waiter_config(operation.service, operation.waiter)
             client.get_waiter(operation.waiter).wait(**operation.params, WaiterConfig=config)
             return None

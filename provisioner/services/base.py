@@ -116,7 +116,7 @@ class UnwrittenField(Exception):
 class Reconciler:
     kind: str = ""                       # spec section it owns, e.g. "sqs_queues"
     service: str = ""                    # boto3 client name
-    attributes: frozenset = frozenset()  # attributes a ${kind.name.attr} reference may use
+    attributes: frozenset = frozenset({"arn", "name"})  # attributes a ${kind.name.attr} reference may use
     name_rule: NameRule | None = None
     immutable: frozenset = frozenset()   # fields whose change needs a replacement
     write_only: frozenset = frozenset()  # desired fields that AWS does not report (not compared)

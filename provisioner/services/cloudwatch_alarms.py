@@ -33,7 +33,6 @@ ALARM_FIELDS = frozenset({"description", "metric", "metrics", "comparison", "thr
 class Alarms(Reconciler):
     kind = "alarms"
     service = "cloudwatch"
-    attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[\x20-\x7e]+", 1, 255, "a CloudWatch alarm name", "printable ASCII characters")
     tagging_type = "cloudwatch:alarm"
     rank = 40   # after the queues, functions and APIs they watch and the topics they notify

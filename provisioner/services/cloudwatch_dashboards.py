@@ -100,7 +100,6 @@ class Dashboards(Reconciler):
     taggable = False   # ownership lives in a marker, not in tags
     kind = "dashboards"
     service = "cloudwatch"
-    attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9_-]+", 1, 255, "a CloudWatch dashboard name", "letters, digits, '_' and '-'")
     rank = 45   # after the alarms its alarm widgets may show
     delete_tier = 2

@@ -133,7 +133,6 @@ def _check_entries(response: dict, call: str) -> None:
 class EventRules(Reconciler):
     kind = "event_rules"
     service = "events"
-    attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9._-]+", 1, 64, "an EventBridge rule name", "letters, digits, '.', '_' and '-'")
     rank = 38   # after the functions, queues, topics and state machines it targets
     delete_tier = 2

@@ -12,7 +12,6 @@ RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
 class LogGroups(Reconciler):
     kind = "log_groups"
     service = "logs"
-    attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9_./#-]+", 1, 512, "a log group name",
                          "letters, digits and _ . / # -")
     immutable = frozenset({"log_class"})

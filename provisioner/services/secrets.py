@@ -36,7 +36,6 @@ def grant_arn(name: str, ctx) -> str:
 class Secrets(Reconciler):
     kind = "secrets"
     service = "secretsmanager"
-    attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9/_+=.@-]+", 1, 512, "a Secrets Manager secret name",
                          "letters, digits and / _ + = . @ -")
     write_only = frozenset({"generate", "recovery_window_days"})

@@ -24,7 +24,6 @@ def _subscription_key(protocol: str, endpoint) -> str:
 class SnsTopics(Reconciler):
     kind = "sns_topics"
     service = "sns"
-    attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9_-]+(\.fifo)?", 1, 256, "an SNS topic name",
                          "letters, digits, '_' and '-', optionally ending in .fifo")
     immutable = frozenset({"fifo"})

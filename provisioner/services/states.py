@@ -48,7 +48,6 @@ def log_group_name(machine: str) -> str:
 class StateMachines(Reconciler):
     kind = "state_machines"
     service = "stepfunctions"
-    attributes = frozenset({"arn", "name"})
     name_rule = NameRule(r"[A-Za-z0-9_.-]+", 1, 80, "a state machine name", "letters, digits, '.', '_' and '-'")
     immutable = frozenset({"type"})
     derived_fields = frozenset({"role"})
