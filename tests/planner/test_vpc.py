@@ -4,7 +4,7 @@ import copy
 from botocore.stub import Stubber
 
 from provisioner.services.base import OwnedResource
-from tests.planner.conftest import shown
+from tests.planner.conftest import From, shown
 
 SPEC = """
 version: 1
@@ -28,16 +28,6 @@ ENDPOINT_POLICY = ('{"Version":"2012-10-17","Statement":[{"Sid":"TableUsersRead"
                    '["dynamodb:BatchGetItem","dynamodb:ConditionCheckItem","dynamodb:DescribeTable","dynamodb:GetItem",'
                    '"dynamodb:Query","dynamodb:Scan"],"Resource":["arn:aws:dynamodb:us-east-1:123456789012:table/'
                    'shop-dev-users"],"Principal":"*"}]}')
-
-
-class From:
-    """Stands for the answer of an earlier call, which only AWS can give."""
-
-    def __init__(self, operation: str):
-        self.operation = operation
-
-    def __eq__(self, other):
-        return repr(other) == f"(from {self.operation})"
 
 
 def tagging(resource_type: str, **extra) -> list:
