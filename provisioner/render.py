@@ -6,7 +6,8 @@ import json
 import click
 import yaml
 
-from provisioner.engine.plan import ABSENT, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan
+from provisioner.engine.diff import ABSENT
+from provisioner.engine.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan
 from provisioner.services.base import NOT_RETURNED
 from provisioner.spec.refs import UNKNOWN
 

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from provisioner.aws.errors import unless_missing
+from provisioner.engine.diff import NOT_RETURNED, diff
 from provisioner.engine.operations import Call
 from provisioner.policy.lint import lint_policy
 from provisioner.services.delivery import (
@@ -17,9 +18,6 @@ from provisioner.services.delivery import (
 )
 from provisioner.services.tagging import TagApi
 from provisioner.spec.refs import Ref
-
-NOT_RETURNED = type("NotReturned", (), {"__repr__": lambda self: "(not returned by endpoint)"})()
-"""Value of a field the endpoint accepted but does not report back: never compared, always warned."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,6 @@ def listed(call: Call, items, next_token, token_param: str):
 def changed_leaves(desired: dict, actual: dict) -> dict:
     """dotted path -> desired value of each leaf where actual differs (ABSENT: a key only actual has),
     by the engine's diff: for writes that patch single fields."""
-    from provisioner.engine.plan import diff  # the engine imports the services
     out: dict = {}
 
     def leaves(path: str, value) -> None:

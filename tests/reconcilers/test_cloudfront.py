@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from provisioner.engine.plan import ABSENT
+from provisioner.engine.diff import ABSENT
 from provisioner.errors import OwnershipConflict, SpecError
 from provisioner.services import default_registry
 from provisioner.spec.model import load_spec

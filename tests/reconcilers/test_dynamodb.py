@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.engine.deployer import PlanBlocked
-from provisioner.engine.plan import ABSENT
+from provisioner.engine.diff import ABSENT
 from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
 
 TABLE = "dynamodb_tables.orders"

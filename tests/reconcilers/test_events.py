@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from provisioner.engine.plan import ABSENT
+from provisioner.engine.diff import ABSENT
 from provisioner.errors import OwnershipConflict, SpecError
 from provisioner.services import default_registry
 from provisioner.services.events import schedule_problem

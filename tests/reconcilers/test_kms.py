@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from provisioner.engine.plan import ABSENT
+from provisioner.engine.diff import ABSENT
 from provisioner.policy.canonical import canonical_policy
 from tests.reconcilers.helpers import assert_diff, assert_repaired, diffs_by_path, only_change, run_quartet
 

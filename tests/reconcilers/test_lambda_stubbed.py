@@ -8,7 +8,7 @@ import json
 import pytest
 from botocore.stub import ANY
 
-from provisioner.engine.plan import diff
+from provisioner.engine.diff import diff
 from provisioner.services.base import NOT_RETURNED
 from provisioner.services.lambda_versions import publish
 from tests.reconcilers.helpers import performed, stubbed_node, write_code

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from provisioner.engine.deployer import PlanBlocked
-from provisioner.engine.plan import ABSENT
+from provisioner.engine.diff import ABSENT
 from provisioner.errors import OwnershipConflict, SpecError
 from provisioner.render import plan_json
 from provisioner.services import default_registry

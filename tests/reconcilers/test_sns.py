@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.engine.plan import ABSENT
+from provisioner.engine.diff import ABSENT
 from tests.reconcilers.helpers import assert_repaired, diffs_by_path, only_change, run_quartet
 
 ACCOUNT = "123456789012"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from provisioner.engine.plan import ABSENT
+from provisioner.engine.diff import ABSENT
 from provisioner.errors import SpecError
 from provisioner.policy.lint import STAR_ONLY_ACTIONS
 from provisioner.services import default_registry

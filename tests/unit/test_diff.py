@@ -1,7 +1,7 @@
-"""provisioner.engine.plan.diff: the one generic field-level diff every reconciler relies on."""
+"""provisioner.engine.diff: the one generic field-level diff every reconciler relies on."""
 from __future__ import annotations
 
-from provisioner.engine.plan import ABSENT, FieldDiff, diff
+from provisioner.engine.diff import ABSENT, FieldDiff, diff
 from provisioner.services.base import NOT_RETURNED
 from provisioner.spec.refs import UNKNOWN
 

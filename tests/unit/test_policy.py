@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from provisioner.engine.plan import diff
+from provisioner.engine.diff import diff
 from provisioner.policy.canonical import canonical_policy, canonical_statement, policy_json
 
 ACCOUNT = "123456789012"
